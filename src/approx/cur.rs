@@ -1,0 +1,1016 @@
+//! ANNCUR: CUR-decomposition search (Yadav et al., EMNLP 2022).
+//!
+//! Offline the index stores `R` (`k_q × N`): the exact CE scores of `k_q`
+//! anchor queries against all `N` items. For a fixed set of `k_i` anchor
+//! items `A`, the factor `E = pinv(R[:, A]) · R` (`k_i × N`) is computed once
+//! and cached. Online a query costs `k_i` CE calls (`c = CE(q, A)`) and one
+//! vector–matrix product `s̃ = c · E`; the remaining `budget − k_i` calls
+//! re-rank the best non-anchor items of `s̃` exactly.
+//!
+//! Why this works: if the (query × item) score matrix has low rank `r` and
+//! `R[:, A]` has the same rank, then the query's score row lies in the row
+//! space of `R` and `c · pinv(R[:, A])` recovers its coefficients exactly.
+//! With noise, the quality depends on how well-conditioned `R[:, A]` is; it
+//! degrades sharply as `k_i → k_q` (a square, nearly singular system), hence
+//! the warning above [`ILL_CONDITIONED_RATIO`].
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use faer::{Accum, Mat, Par};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_indices, rank_scored, sample_without_replacement, top_k_indices, ApproxError, Matrix,
+    PairScorer, Result, SearchResult, SplitMix64,
+};
+
+/// Singular values below `PINV_RELATIVE_CUTOFF · σ_max` are treated as zero
+/// in the pseudo-inverse. `1e-6` is far above `f64` round-off (≈1e-16 · dims)
+/// yet keeps every direction an `f32` score matrix can actually carry (its
+/// entries have ≈7 significant digits), so exactly low-rank inputs are
+/// recovered while numerically-zero directions cannot explode the result.
+pub const PINV_RELATIVE_CUTOFF: f64 = 1e-6;
+
+/// Warn when `k_i > ILL_CONDITIONED_RATIO · k_q`: `R[:, anchors]` becomes
+/// (nearly) square and its smallest singular values tiny, so the CUR
+/// approximation amplifies noise and recall collapses.
+pub const ILL_CONDITIONED_RATIO: f64 = 0.8;
+
+/// Columns per work unit in the parallel products over items: 4096 `f32`
+/// (16 KiB) output values stay in L1 while rows of `E`/`R` stream through.
+const COL_CHUNK: usize = 4096;
+
+/// How many anchor factors a [`CurIndex`] keeps (each is `k_i × N` `f32`).
+const FACTOR_CACHE_CAPACITY: usize = 4;
+
+/// Candidate items considered by [`AnchorStrategy::KMeansPP`]; larger
+/// catalogues are subsampled (seeded) to keep selection well under a second.
+const KMEANSPP_MAX_CANDIDATES: usize = 20_000;
+
+/// Result of a truncated-SVD pseudo-inverse.
+#[derive(Clone, Debug)]
+pub struct Pinv {
+    /// `pinv(A)`, `cols(A) × rows(A)`, row-major.
+    pub data: Vec<f64>,
+    pub rows: usize,
+    pub cols: usize,
+    /// Singular values of `A`, descending.
+    pub singular_values: Vec<f64>,
+    /// Number of singular values kept (`σ ≥ cutoff · σ_max`).
+    pub rank: usize,
+}
+
+/// Moore–Penrose pseudo-inverse of the row-major `m × n` matrix `a` via a thin
+/// SVD in `f64`, dropping singular values below
+/// [`PINV_RELATIVE_CUTOFF`]` · σ_max`.
+pub fn pinv_f64(m: usize, n: usize, a: &[f64]) -> Result<Pinv> {
+    if a.len() != m * n {
+        return Err(ApproxError::Shape(format!(
+            "{} values for a {m} × {n} matrix",
+            a.len()
+        )));
+    }
+    if let Some(p) = a.iter().position(|x| !x.is_finite()) {
+        return Err(ApproxError::InvalidInput(format!(
+            "non-finite value {} at ({}, {}) of the matrix to invert",
+            a[p],
+            p / n.max(1),
+            p % n.max(1)
+        )));
+    }
+    let p = m.min(n);
+    if p == 0 {
+        return Ok(Pinv {
+            data: vec![0.0; m * n],
+            rows: n,
+            cols: m,
+            singular_values: Vec::new(),
+            rank: 0,
+        });
+    }
+    let mat = Mat::<f64>::from_fn(m, n, |i, j| a[i * n + j]);
+    let svd = mat
+        .thin_svd()
+        .map_err(|e| ApproxError::Linalg(format!("SVD did not converge: {e:?}")))?;
+    let (u, v) = (svd.U(), svd.V());
+    let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    let smax = s.iter().copied().fold(0.0, f64::max);
+    let tol = PINV_RELATIVE_CUTOFF * smax;
+    let kept: Vec<usize> = (0..p).filter(|&t| smax > 0.0 && s[t] >= tol).collect();
+    // pinv = V · diag(1/σ) · Uᵀ  (n × m)
+    let mut data = vec![0.0; n * m];
+    for &t in &kept {
+        let inv = 1.0 / s[t];
+        for i in 0..n {
+            let vi = v[(i, t)] * inv;
+            if vi == 0.0 {
+                continue;
+            }
+            let row = &mut data[i * m..(i + 1) * m];
+            for (j, x) in row.iter_mut().enumerate() {
+                *x += vi * u[(j, t)];
+            }
+        }
+    }
+    Ok(Pinv {
+        data,
+        rows: n,
+        cols: m,
+        singular_values: s,
+        rank: kept.len(),
+    })
+}
+
+/// How the `k_i` anchor items of ANNCUR (and ADACUR's first round) are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnchorStrategy {
+    /// Uniformly at random (seeded); the ANNCUR paper's default.
+    #[default]
+    Random,
+    /// Round-robin over the anchor queries' best items: the top item of every
+    /// anchor-query row, then every row's second best, ... (deduplicated).
+    /// This is the "top-k" style choice of the reference code: anchors then
+    /// sit where scores are high, which is where retrieval needs accuracy.
+    /// Deterministic (the seed is ignored).
+    TopScoring,
+    /// k-means++ seeding (D² sampling, seeded) on the items' anchor-query
+    /// score profiles `R[:, j]` (L2-normalised): a cheap clustering-based
+    /// choice that spreads anchors over distinct groups of items, which keeps
+    /// `R[:, anchors]` well-conditioned. Catalogues above 20,000 items are
+    /// subsampled first.
+    #[serde(rename = "kmeans++")]
+    KMeansPP,
+}
+
+impl std::str::FromStr for AnchorStrategy {
+    type Err = ApproxError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "random" => Ok(Self::Random),
+            "topscoring" | "top-scoring" | "topk" => Ok(Self::TopScoring),
+            "kmeans++" | "kmeanspp" | "kmeans" | "cluster" => Ok(Self::KMeansPP),
+            other => Err(ApproxError::InvalidInput(format!(
+                "unknown anchor strategy {other:?} (expected random, topscoring or kmeans++)"
+            ))),
+        }
+    }
+}
+
+/// Chooses `k_i` distinct anchor items for the index matrix `r` (`k_q × N`).
+///
+/// The returned order matters for ADACUR, whose first round uses a prefix;
+/// for [`AnchorStrategy::Random`] a prefix is itself a random draw with the
+/// same seed (partial Fisher–Yates with [`SplitMix64`]`::new(seed)`).
+pub fn select_anchor_items(
+    r: &Matrix,
+    k_i: usize,
+    strategy: AnchorStrategy,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let n = r.cols();
+    if k_i == 0 || k_i > n {
+        return Err(ApproxError::InvalidInput(format!(
+            "k_i = {k_i} anchor items requested, but there are {n} items (need 1 ≤ k_i ≤ N)"
+        )));
+    }
+    Ok(match strategy {
+        AnchorStrategy::Random => sample_without_replacement(&mut SplitMix64::new(seed), n, k_i),
+        AnchorStrategy::TopScoring => top_scoring_anchors(r, k_i),
+        AnchorStrategy::KMeansPP => kmeanspp_anchors(r, k_i, seed),
+    })
+}
+
+fn top_scoring_anchors(r: &Matrix, k_i: usize) -> Vec<usize> {
+    if r.rows() == 0 {
+        return sample_without_replacement(&mut SplitMix64::new(0), r.cols(), k_i);
+    }
+    let tops: Vec<Vec<usize>> = (0..r.rows())
+        .into_par_iter()
+        .map(|i| top_k_indices(r.row(i), k_i))
+        .collect();
+    let mut taken = HashSet::with_capacity(k_i);
+    let mut out = Vec::with_capacity(k_i);
+    'outer: for t in 0..k_i {
+        for top in &tops {
+            if out.len() == k_i {
+                break 'outer;
+            }
+            if taken.insert(top[t]) {
+                out.push(top[t]);
+            }
+        }
+    }
+    out
+}
+
+fn kmeanspp_anchors(r: &Matrix, k_i: usize, seed: u64) -> Vec<usize> {
+    let (kq, n) = (r.rows(), r.cols());
+    let mut rng = SplitMix64::new(seed);
+    let mut cand = if n > KMEANSPP_MAX_CANDIDATES {
+        sample_without_replacement(&mut rng, n, KMEANSPP_MAX_CANDIDATES)
+    } else {
+        (0..n).collect()
+    };
+    if cand.len() < k_i {
+        // Only possible when subsampled below k_i: fall back to everything.
+        cand = (0..n).collect();
+    }
+    let m = cand.len();
+    // Candidate profiles, one row each (m × k_q), unit length.
+    let mut x = vec![0.0f32; m * kq];
+    for i in 0..kq {
+        let row = r.row(i);
+        for (t, &j) in cand.iter().enumerate() {
+            x[t * kq + i] = row[j];
+        }
+    }
+    x.par_chunks_mut(kq.max(1)).for_each(|v| {
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|a| *a /= norm);
+        }
+    });
+    let mut dist = vec![f32::INFINITY; m];
+    let mut chosen = vec![false; m];
+    let mut out = Vec::with_capacity(k_i);
+    let mut next = rng.below(m);
+    for _ in 0..k_i {
+        chosen[next] = true;
+        out.push(cand[next]);
+        let c = x[next * kq..(next + 1) * kq].to_vec();
+        dist.par_iter_mut()
+            .zip(x.par_chunks(kq.max(1)))
+            .for_each(|(d, v)| {
+                let e: f32 = v.iter().zip(&c).map(|(a, b)| (a - b) * (a - b)).sum();
+                *d = d.min(e);
+            });
+        let total: f64 = dist
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, &ch)| !ch)
+            .map(|(&d, _)| d as f64)
+            .sum();
+        let unchosen = chosen.iter().filter(|&&c| !c).count();
+        if unchosen == 0 {
+            break;
+        }
+        next = if total > 0.0 && total.is_finite() {
+            // D² sampling.
+            let target = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let mut acc = 0.0;
+            let mut pick = None;
+            for (t, (&d, &ch)) in dist.iter().zip(&chosen).enumerate() {
+                if ch {
+                    continue;
+                }
+                acc += d as f64;
+                pick = Some(t);
+                if acc > target {
+                    break;
+                }
+            }
+            pick.unwrap_or(0)
+        } else {
+            // All remaining candidates coincide with chosen ones: uniform.
+            let nth = rng.below(unchosen);
+            (0..m).filter(|&t| !chosen[t]).nth(nth).unwrap_or(0)
+        };
+    }
+    out
+}
+
+/// The cached per-anchor-set part of ANNCUR: `E = pinv(R[:, anchors]) · R`.
+#[derive(Clone, Debug)]
+pub struct AnchorFactor {
+    /// The anchor items, in the order of `c` and of the rows of `e`.
+    pub anchors: Vec<usize>,
+    /// `pinv(R[:, anchors]) · R`, `k_i × N`, row-major `f32`.
+    pub e: Matrix,
+    /// Singular values of the intersection `R[:, anchors]` (descending).
+    pub singular_values: Vec<f64>,
+    /// Numerical rank of the intersection (see [`PINV_RELATIVE_CUTOFF`]).
+    pub rank: usize,
+    /// Conditioning caveats found when building the factor.
+    pub warnings: Vec<String>,
+}
+
+impl AnchorFactor {
+    pub fn k_i(&self) -> usize {
+        self.anchors.len()
+    }
+
+    /// `σ_max / σ_min` over the kept singular values.
+    pub fn condition_number(&self) -> f64 {
+        match (self.singular_values.first(), self.rank) {
+            (Some(&s0), r) if r > 0 => s0 / self.singular_values[r - 1],
+            _ => f64::INFINITY,
+        }
+    }
+
+    /// `s̃ = c · E`, the approximate score of every item. This is the only
+    /// per-query `O(k_i · N)` step, so it is parallel over column chunks.
+    pub fn approximate(&self, c: &[f32]) -> Result<Vec<f32>> {
+        if c.len() != self.k_i() {
+            return Err(ApproxError::Shape(format!(
+                "{} anchor scores for {} anchor items",
+                c.len(),
+                self.k_i()
+            )));
+        }
+        Ok(combine_rows(&self.e, c))
+    }
+}
+
+/// `Σ_j w_j · M[j, :]` for a row-major matrix `M`, computed in parallel over
+/// column chunks; each chunk's accumulator stays in L1 while four rows at a
+/// time stream through (one load/store of the accumulator per four rows).
+pub(crate) fn combine_rows(m: &Matrix, w: &[f32]) -> Vec<f32> {
+    let n = m.cols();
+    let data = m.data();
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(COL_CHUNK)
+        .enumerate()
+        .for_each(|(ci, acc)| {
+            let lo = ci * COL_CHUNK;
+            let hi = lo + acc.len();
+            let row = |j: usize| &data[j * n + lo..j * n + hi];
+            let mut j = 0;
+            while j + 4 <= w.len() {
+                let (w0, w1, w2, w3) = (w[j], w[j + 1], w[j + 2], w[j + 3]);
+                let (r0, r1, r2, r3) = (row(j), row(j + 1), row(j + 2), row(j + 3));
+                for t in 0..acc.len() {
+                    acc[t] += w0 * r0[t] + w1 * r1[t] + w2 * r2[t] + w3 * r3[t];
+                }
+                j += 4;
+            }
+            for (jj, &wj) in w.iter().enumerate().skip(j) {
+                for (a, &x) in acc.iter_mut().zip(row(jj)) {
+                    *a += wj * x;
+                }
+            }
+        });
+    out
+}
+
+/// `R[:, items]` (`k_q × len(items)`) as row-major `f64`.
+fn intersection(r: &Matrix, items: &[usize]) -> Result<Vec<f64>> {
+    check_indices(items, r.cols(), "item")?;
+    let (kq, k) = (r.rows(), items.len());
+    let mut a = vec![0.0f64; kq * k];
+    for i in 0..kq {
+        let row = r.row(i);
+        for (t, &j) in items.iter().enumerate() {
+            a[i * k + t] = row[j] as f64;
+        }
+    }
+    Ok(a)
+}
+
+/// `pinv(R[:, items])` (`len(items) × k_q`), from the `f32` index matrix.
+pub(crate) fn intersection_pinv(r: &Matrix, items: &[usize]) -> Result<Pinv> {
+    pinv_f64(r.rows(), items.len(), &intersection(r, items)?)
+}
+
+/// Coefficients `w = c · pinv(R[:, items])` (length `k_q`) of the query in the
+/// row space of `R`: `s̃ = w · R`. This is the least-squares (min-norm)
+/// solution of `w · R[:, items] ≈ c`, used by ADACUR (where `items` keeps
+/// growing, so no `E` is cached) and by the per-item convergence plot.
+///
+/// Computed from the SVD `R[:, items] = U Σ Vᵀ` as `((c · V) Σ⁺) Uᵀ` without
+/// forming the pseudo-inverse (same cut-off as [`pinv_f64`]). Returns `w` and
+/// the numerical rank.
+pub(crate) fn cur_weights(r: &Matrix, items: &[usize], c: &[f32]) -> Result<(Vec<f64>, usize)> {
+    if c.len() != items.len() {
+        return Err(ApproxError::Shape(format!(
+            "{} scores for {} items",
+            c.len(),
+            items.len()
+        )));
+    }
+    let (kq, k) = (r.rows(), items.len());
+    let a = intersection(r, items)?;
+    if kq == 0 || k == 0 {
+        return Ok((vec![0.0; kq], 0));
+    }
+    let mat = Mat::<f64>::from_fn(kq, k, |i, j| a[i * k + j]);
+    let svd = mat
+        .thin_svd()
+        .map_err(|e| ApproxError::Linalg(format!("SVD did not converge: {e:?}")))?;
+    let (u, v) = (svd.U(), svd.V());
+    let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    let smax = s.iter().copied().fold(0.0, f64::max);
+    let mut w = vec![0.0f64; kq];
+    let mut rank = 0;
+    for (t, &st) in s.iter().enumerate() {
+        if smax <= 0.0 || st < PINV_RELATIVE_CUTOFF * smax {
+            continue;
+        }
+        rank += 1;
+        let y: f64 = c
+            .iter()
+            .enumerate()
+            .map(|(j, &cj)| cj as f64 * v[(j, t)])
+            .sum::<f64>()
+            / st;
+        for (i, wi) in w.iter_mut().enumerate() {
+            *wi += y * u[(i, t)];
+        }
+    }
+    Ok((w, rank))
+}
+
+fn conditioning_warnings(k_i: usize, k_q: usize, rank: usize, what: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if k_i as f64 > ILL_CONDITIONED_RATIO * k_q as f64 {
+        warnings.push(format!(
+            "{what}: {k_i} anchor items vs {k_q} anchor queries (> {:.0}%): \
+             pinv(R[:, anchors]) is ill-conditioned here and recall typically collapses; \
+             use fewer anchor items or more anchor queries",
+            ILL_CONDITIONED_RATIO * 100.0
+        ));
+    }
+    if rank < k_i.min(k_q) {
+        warnings.push(format!(
+            "{what}: the intersection R[:, anchors] has numerical rank {rank} < {}; \
+             the extra anchors add no information (their directions were cut off)",
+            k_i.min(k_q)
+        ));
+    }
+    warnings
+}
+
+/// Per-item convergence: the approximation of one item after `k` anchors.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvergencePoint {
+    /// Number of anchor items used (a prefix of the anchor list).
+    pub k: usize,
+    /// `s̃_item` from the first `k` anchors.
+    pub approx: f32,
+}
+
+type FactorKey = (usize, AnchorStrategy, u64);
+
+/// The ANNCUR index: exact scores of the anchor queries against all items.
+#[derive(Debug)]
+pub struct CurIndex {
+    r: Matrix,
+    anchor_queries: Vec<String>,
+    cache: Mutex<Vec<(FactorKey, Arc<AnchorFactor>)>>,
+}
+
+impl Clone for CurIndex {
+    fn clone(&self) -> Self {
+        Self {
+            r: self.r.clone(),
+            anchor_queries: self.anchor_queries.clone(),
+            cache: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl CurIndex {
+    /// `r`: `k_q × N` exact CE scores (row `i` = anchor query `i`).
+    /// `anchor_queries`: the anchor query texts (may be empty when unknown,
+    /// e.g. for an index cut out of an evaluation matrix).
+    pub fn new(r: Matrix, anchor_queries: Vec<String>) -> Result<Self> {
+        if r.rows() == 0 || r.cols() == 0 {
+            return Err(ApproxError::InvalidInput(format!(
+                "index matrix must be non-empty, got {} × {}",
+                r.rows(),
+                r.cols()
+            )));
+        }
+        if !anchor_queries.is_empty() && anchor_queries.len() != r.rows() {
+            return Err(ApproxError::Shape(format!(
+                "{} anchor query texts for {} rows of R",
+                anchor_queries.len(),
+                r.rows()
+            )));
+        }
+        if let Some(p) = r.data().iter().position(|x| !x.is_finite()) {
+            return Err(ApproxError::InvalidInput(format!(
+                "R has a non-finite score at ({}, {})",
+                p / r.cols(),
+                p % r.cols()
+            )));
+        }
+        Ok(Self {
+            r,
+            anchor_queries,
+            cache: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The `k_q × N` anchor-query score matrix.
+    pub fn r(&self) -> &Matrix {
+        &self.r
+    }
+
+    pub fn anchor_queries(&self) -> &[String] {
+        &self.anchor_queries
+    }
+
+    /// Number of anchor queries.
+    pub fn k_q(&self) -> usize {
+        self.r.rows()
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.r.cols()
+    }
+
+    /// The factor for `(k_i, strategy, seed)`, computed on first use and then
+    /// reused: the anchor set is fixed per index and seed, so all queries
+    /// share one `E`. The cache keeps the last few factors.
+    pub fn factor(
+        &self,
+        k_i: usize,
+        strategy: AnchorStrategy,
+        seed: u64,
+    ) -> Result<Arc<AnchorFactor>> {
+        let key = (k_i, strategy, seed);
+        if let Some(f) = self.lock_cache().iter().find(|(k, _)| *k == key) {
+            return Ok(f.1.clone());
+        }
+        // Built outside the lock: concurrent first users may both compute it,
+        // which is harmless and keeps the GUI thread from blocking on a build.
+        let anchors = select_anchor_items(&self.r, k_i, strategy, seed)?;
+        let f = Arc::new(self.factor_for_anchors(anchors)?);
+        let mut cache = self.lock_cache();
+        if let Some(existing) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(existing.1.clone());
+        }
+        if cache.len() >= FACTOR_CACHE_CAPACITY {
+            cache.remove(0);
+        }
+        cache.push((key, f.clone()));
+        Ok(f)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Vec<(FactorKey, Arc<AnchorFactor>)>> {
+        // A panic while holding the lock cannot leave the Vec inconsistent.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Builds (without caching) the factor for explicit anchor items.
+    pub fn factor_for_anchors(&self, anchors: Vec<usize>) -> Result<AnchorFactor> {
+        if anchors.is_empty() {
+            return Err(ApproxError::InvalidInput("no anchor items".into()));
+        }
+        let p = intersection_pinv(&self.r, &anchors)?;
+        let (kq, n, ki) = (self.k_q(), self.n_items(), anchors.len());
+        let pmat = Mat::<f64>::from_fn(ki, kq, |i, j| p.data[i * kq + j]);
+        let mut e = vec![0.0f32; ki * n];
+        // Hand every column chunk its pieces of all k_i rows of E, so chunks
+        // can be filled in parallel without unsafe code.
+        let n_chunks = n.div_ceil(COL_CHUNK);
+        let mut pieces: Vec<Vec<&mut [f32]>> = (0..n_chunks).map(|_| Vec::new()).collect();
+        for row in e.chunks_mut(n) {
+            for (c, piece) in row.chunks_mut(COL_CHUNK).enumerate() {
+                pieces[c].push(piece);
+            }
+        }
+        let r = &self.r;
+        pieces
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(c, mut rows)| {
+                let lo = c * COL_CHUNK;
+                let w = rows[0].len();
+                let rc = Mat::<f64>::from_fn(kq, w, |i, t| r.get(i, lo + t) as f64);
+                let mut out = Mat::<f64>::zeros(ki, w);
+                faer::linalg::matmul::matmul(&mut out, Accum::Replace, &pmat, &rc, 1.0, Par::Seq);
+                for (i, row) in rows.iter_mut().enumerate() {
+                    for (t, x) in row.iter_mut().enumerate() {
+                        *x = out[(i, t)] as f32;
+                    }
+                }
+            });
+        let warnings = conditioning_warnings(ki, kq, p.rank, "ANNCUR");
+        Ok(AnchorFactor {
+            anchors,
+            e: Matrix::new(ki, n, e)?,
+            singular_values: p.singular_values,
+            rank: p.rank,
+            warnings,
+        })
+    }
+
+    /// How item `item`'s approximation evolves as anchors are added: for
+    /// `k = step, 2·step, …, k_i` (and `k_i` itself), `s̃_item` computed from
+    /// the first `k` anchors and their scores `c[..k]`. Cheap: one small SVD
+    /// (`k_q × k`) per point, no CE calls, no `E`.
+    pub fn item_convergence(
+        &self,
+        anchors: &[usize],
+        c: &[f32],
+        item: usize,
+        step: usize,
+    ) -> Result<Vec<ConvergencePoint>> {
+        if step == 0 {
+            return Err(ApproxError::InvalidInput("step must be positive".into()));
+        }
+        if item >= self.n_items() {
+            return Err(ApproxError::InvalidInput(format!(
+                "item {item} out of range for {} items",
+                self.n_items()
+            )));
+        }
+        if c.len() != anchors.len() {
+            return Err(ApproxError::Shape(format!(
+                "{} scores for {} anchors",
+                c.len(),
+                anchors.len()
+            )));
+        }
+        let mut ks: Vec<usize> = (step..=anchors.len()).step_by(step).collect();
+        if ks.last() != Some(&anchors.len()) && !anchors.is_empty() {
+            ks.push(anchors.len());
+        }
+        let col: Vec<f64> = (0..self.k_q())
+            .map(|i| self.r.get(i, item) as f64)
+            .collect();
+        ks.into_par_iter()
+            .map(|k| {
+                let (w, _) = cur_weights(&self.r, &anchors[..k], &c[..k])?;
+                let approx = w.iter().zip(&col).map(|(a, b)| a * b).sum::<f64>() as f32;
+                Ok(ConvergencePoint { k, approx })
+            })
+            .collect()
+    }
+}
+
+/// Parameters of an ANNCUR search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnncurParams {
+    /// Number of anchor items scored per query.
+    pub k_i: usize,
+    /// Total CE calls per query, the `k_i` anchors included.
+    pub budget: usize,
+    /// Length of the returned ranking.
+    pub top_k: usize,
+    pub strategy: AnchorStrategy,
+    /// Seed of the anchor-item draw (fixes the anchor set, hence the cache).
+    pub seed: u64,
+}
+
+impl Default for AnncurParams {
+    fn default() -> Self {
+        Self {
+            k_i: 50,
+            budget: 100,
+            top_k: 10,
+            strategy: AnchorStrategy::Random,
+            seed: 0,
+        }
+    }
+}
+
+/// ANNCUR search of the scorer's query against `index`.
+pub fn anncur_search<S: PairScorer + ?Sized>(
+    index: &CurIndex,
+    scorer: &mut S,
+    params: &AnncurParams,
+) -> Result<SearchResult> {
+    if params.budget < params.k_i {
+        return Err(ApproxError::BudgetTooSmall {
+            budget: params.budget,
+            k_i: params.k_i,
+        });
+    }
+    let factor = index.factor(params.k_i, params.strategy, params.seed)?;
+    anncur_search_with_factor(&factor, scorer, params.budget, params.top_k)
+}
+
+/// ANNCUR search with an explicit (e.g. precomputed or hand-picked) factor.
+pub fn anncur_search_with_factor<S: PairScorer + ?Sized>(
+    factor: &AnchorFactor,
+    scorer: &mut S,
+    budget: usize,
+    top_k: usize,
+) -> Result<SearchResult> {
+    let k_i = factor.k_i();
+    if budget < k_i {
+        return Err(ApproxError::BudgetTooSmall { budget, k_i });
+    }
+    let c = score_checked(scorer, &factor.anchors)?;
+    let approx = factor.approximate(&c)?;
+    let mut res = anncur_rerank(factor, &c, &approx, scorer, budget, top_k)?;
+    res.approx_scores = Some(approx);
+    res.anchor_scores = c;
+    Ok(res)
+}
+
+/// Second half of ANNCUR, given `c` and `s̃`: spend `budget − k_i` CE calls on
+/// the best non-anchor items of `s̃`, return the exact top-k of everything
+/// scored. Split out so evaluation can reuse one `s̃` across budgets; the
+/// result's `approx_scores` and `anchor_scores` are left empty for the caller.
+pub(crate) fn anncur_rerank<S: PairScorer + ?Sized>(
+    factor: &AnchorFactor,
+    c: &[f32],
+    approx: &[f32],
+    scorer: &mut S,
+    budget: usize,
+    top_k: usize,
+) -> Result<SearchResult> {
+    let n = factor.e.cols();
+    let k_i = factor.k_i();
+    let budget = budget.min(n);
+    // The top `budget` of s̃ contain at most k_i anchors, so after dropping
+    // them at least `budget − k_i` candidates remain.
+    let anchor_set: HashSet<usize> = factor.anchors.iter().copied().collect();
+    let retrieve: Vec<usize> = top_k_indices(approx, budget)
+        .into_iter()
+        .filter(|j| !anchor_set.contains(j))
+        .take(budget - k_i)
+        .collect();
+    let exact = if retrieve.is_empty() {
+        Vec::new()
+    } else {
+        score_checked(scorer, &retrieve)?
+    };
+    let mut scored = factor.anchors.clone();
+    scored.extend_from_slice(&retrieve);
+    let mut all_exact = c.to_vec();
+    all_exact.extend_from_slice(&exact);
+    Ok(SearchResult {
+        ranking: rank_scored(&scored, &all_exact, Some(approx), top_k),
+        ce_calls: scored.len(),
+        warnings: factor.warnings.clone(),
+        approx_scores: None,
+        anchor_items: factor.anchors.clone(),
+        anchor_scores: Vec::new(),
+    })
+}
+
+/// Calls the scorer and checks it kept its contract (one finite score per
+/// item), so a misbehaving CE surfaces as an error instead of NaN rankings.
+pub(crate) fn score_checked<S: PairScorer + ?Sized>(
+    scorer: &mut S,
+    items: &[usize],
+) -> Result<Vec<f32>> {
+    let s = scorer.score_items(items)?;
+    if s.len() != items.len() {
+        return Err(ApproxError::Scorer(format!(
+            "asked for {} scores, got {}",
+            items.len(),
+            s.len()
+        )));
+    }
+    if let Some(p) = s.iter().position(|x| !x.is_finite()) {
+        return Err(ApproxError::Scorer(format!(
+            "non-finite score {} for item {}",
+            s[p], items[p]
+        )));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::low_rank;
+    use super::super::{metrics, MatrixRowScorer};
+    use super::*;
+
+    fn index_and_test(m: &Matrix, kq: usize) -> (CurIndex, Matrix) {
+        let r = m.select_rows(&(0..kq).collect::<Vec<_>>()).unwrap();
+        let t = m.select_rows(&(kq..m.rows()).collect::<Vec<_>>()).unwrap();
+        (CurIndex::new(r, vec![]).unwrap(), t)
+    }
+
+    #[test]
+    fn pinv_of_known_matrix() {
+        // A = [[1, 0], [0, 2], [0, 0]] → pinv = [[1, 0, 0], [0, 0.5, 0]]
+        let p = pinv_f64(3, 2, &[1.0, 0.0, 0.0, 2.0, 0.0, 0.0]).unwrap();
+        let want = [1.0, 0.0, 0.0, 0.0, 0.5, 0.0];
+        for (a, b) in p.data.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        assert_eq!(p.rank, 2);
+        // Rank-deficient: [[1, 1], [1, 1]] → pinv = A / 4.
+        let p = pinv_f64(2, 2, &[1.0, 1.0, 1.0, 1.0]).unwrap();
+        assert_eq!(p.rank, 1);
+        assert!(p.data.iter().all(|x| (x - 0.25).abs() < 1e-12));
+        assert!(pinv_f64(1, 1, &[f64::NAN]).is_err());
+        assert!(pinv_f64(2, 2, &[0.0; 3]).is_err());
+        let z = pinv_f64(2, 3, &[0.0; 6]).unwrap();
+        assert_eq!(z.rank, 0);
+        assert!(z.data.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn exact_recovery_on_low_rank() {
+        // rank 8 ≤ k_i = 12 ≤ k_q = 30: CUR reproduces every row exactly.
+        let m = low_rank(40, 500, 8, 0.0, 11);
+        let (index, test) = index_and_test(&m, 30);
+        for strategy in [
+            AnchorStrategy::Random,
+            AnchorStrategy::TopScoring,
+            AnchorStrategy::KMeansPP,
+        ] {
+            let f = index.factor(12, strategy, 5).unwrap();
+            assert_eq!(f.rank, 8);
+            for q in 0..test.rows() {
+                let row = test.row(q);
+                let c: Vec<f32> = f.anchors.iter().map(|&j| row[j]).collect();
+                let s = f.approximate(&c).unwrap();
+                let err = metrics::relative_error(&s, row).unwrap();
+                assert!(err < 1e-6, "{strategy:?}: relative error {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn search_is_exact_with_full_recovery() {
+        let m = low_rank(40, 500, 8, 0.0, 12);
+        let (index, test) = index_and_test(&m, 30);
+        let params = AnncurParams {
+            k_i: 12,
+            budget: 30,
+            top_k: 10,
+            ..Default::default()
+        };
+        for q in 0..test.rows() {
+            let mut sc = MatrixRowScorer::new(&test, q).unwrap();
+            let res = anncur_search(&index, &mut sc, &params).unwrap();
+            assert_eq!(res.ce_calls, 30);
+            assert_eq!(sc.calls, 30);
+            let got: Vec<usize> = res.ranking.iter().map(|r| r.item).collect();
+            let want = top_k_indices(test.row(q), 10);
+            assert_eq!(got, want);
+            assert!(!res.warnings.iter().any(|w| w.contains("ill-conditioned")));
+            assert_eq!(res.approx_scores.as_ref().unwrap().len(), 500);
+        }
+    }
+
+    #[test]
+    fn recall_rises_with_budget() {
+        let m = low_rank(120, 2000, 15, 0.3, 13);
+        let (index, test) = index_and_test(&m, 80);
+        let mut prev = -1.0;
+        for budget in [40, 80, 160, 400] {
+            let params = AnncurParams {
+                k_i: 40,
+                budget,
+                top_k: 10,
+                ..Default::default()
+            };
+            let mut total = 0.0;
+            for q in 0..test.rows() {
+                let mut sc = MatrixRowScorer::new(&test, q).unwrap();
+                let res = anncur_search(&index, &mut sc, &params).unwrap();
+                let got: Vec<usize> = res.ranking.iter().map(|r| r.item).collect();
+                total += metrics::top_k_recall(&got, test.row(q), 10);
+            }
+            let recall = total / test.rows() as f64;
+            assert!(
+                recall >= prev,
+                "recall {recall} < {prev} at budget {budget}"
+            );
+            prev = recall;
+        }
+        assert!(prev > 0.9, "recall at budget 400 only {prev}");
+    }
+
+    #[test]
+    fn rank_deficient_intersection_stays_finite() {
+        // R has rank 3 but we ask for 10 anchors, and duplicate columns.
+        let base = low_rank(20, 100, 3, 0.0, 14);
+        let mut data = base.clone().into_data();
+        // Make columns 0..5 identical copies of column 0.
+        for i in 0..20 {
+            for j in 1..5 {
+                data[i * 100 + j] = data[i * 100];
+            }
+        }
+        let m = Matrix::new(20, 100, data).unwrap();
+        let (index, test) = index_and_test(&m, 10);
+        let f = index.factor_for_anchors((0..10).collect()).unwrap();
+        assert!(f.rank <= 3);
+        assert!(f.e.data().iter().all(|x| x.is_finite()));
+        assert!(!f.warnings.is_empty());
+        let mut sc = MatrixRowScorer::new(&test, 0).unwrap();
+        let res = anncur_search_with_factor(&f, &mut sc, 20, 5).unwrap();
+        assert!(res.approx_scores.unwrap().iter().all(|x| x.is_finite()));
+        // All-zero R: pinv is zero, s̃ is zero, still finite.
+        let z = CurIndex::new(Matrix::zeros(5, 50), vec![]).unwrap();
+        let f = z.factor(3, AnchorStrategy::Random, 0).unwrap();
+        assert_eq!(f.rank, 0);
+        assert!(f
+            .approximate(&[1.0, 2.0, 3.0])
+            .unwrap()
+            .iter()
+            .all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn warns_when_k_i_near_k_q() {
+        let m = low_rank(30, 200, 20, 0.1, 15);
+        let (index, test) = index_and_test(&m, 20);
+        let mut sc = MatrixRowScorer::new(&test, 0).unwrap();
+        let params = AnncurParams {
+            k_i: 18,
+            budget: 40,
+            top_k: 5,
+            ..Default::default()
+        };
+        let res = anncur_search(&index, &mut sc, &params).unwrap();
+        assert!(res.warnings.iter().any(|w| w.contains("ill-conditioned")));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let m = low_rank(10, 50, 3, 0.0, 16);
+        let index = CurIndex::new(m.clone(), vec![]).unwrap();
+        let mut sc = MatrixRowScorer::new(&m, 0).unwrap();
+        let p = |k_i, budget| AnncurParams {
+            k_i,
+            budget,
+            top_k: 5,
+            ..Default::default()
+        };
+        assert!(matches!(
+            anncur_search(&index, &mut sc, &p(10, 5)),
+            Err(ApproxError::BudgetTooSmall { .. })
+        ));
+        assert!(anncur_search(&index, &mut sc, &p(0, 5)).is_err());
+        assert!(anncur_search(&index, &mut sc, &p(51, 60)).is_err());
+        assert!(index.factor_for_anchors(vec![1, 1]).is_err());
+        assert!(index.factor_for_anchors(vec![50]).is_err());
+        assert!(CurIndex::new(Matrix::zeros(0, 3), vec![]).is_err());
+        assert!(CurIndex::new(Matrix::zeros(2, 3), vec!["a".into()]).is_err());
+        let nan = Matrix::new(1, 2, vec![1.0, f32::NAN]).unwrap();
+        assert!(CurIndex::new(nan, vec![]).is_err());
+        // Budget above N is clamped: everything gets scored once.
+        let res = anncur_search(&index, &mut sc, &p(5, 500)).unwrap();
+        assert_eq!(res.ce_calls, 50);
+        // A scorer returning garbage is reported.
+        struct Bad;
+        impl PairScorer for Bad {
+            fn score_items(&mut self, items: &[usize]) -> Result<Vec<f32>> {
+                Ok(vec![f32::NAN; items.len()])
+            }
+        }
+        assert!(matches!(
+            anncur_search(&index, &mut Bad, &p(5, 10)),
+            Err(ApproxError::Scorer(_))
+        ));
+    }
+
+    #[test]
+    fn factor_cache_reuses() {
+        let m = low_rank(10, 50, 3, 0.0, 17);
+        let index = CurIndex::new(m, vec![]).unwrap();
+        let a = index.factor(5, AnchorStrategy::Random, 1).unwrap();
+        let b = index.factor(5, AnchorStrategy::Random, 1).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = index.factor(5, AnchorStrategy::Random, 2).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn convergence_ends_at_full_approximation() {
+        let m = low_rank(40, 300, 6, 0.05, 18);
+        let (index, test) = index_and_test(&m, 30);
+        let f = index.factor(20, AnchorStrategy::Random, 3).unwrap();
+        let row = test.row(0);
+        let c: Vec<f32> = f.anchors.iter().map(|&j| row[j]).collect();
+        let s = f.approximate(&c).unwrap();
+        let pts = index.item_convergence(&f.anchors, &c, 7, 5).unwrap();
+        assert_eq!(
+            pts.iter().map(|p| p.k).collect::<Vec<_>>(),
+            vec![5, 10, 15, 20]
+        );
+        assert!((pts[3].approx - s[7]).abs() < 1e-4);
+        let pts = index.item_convergence(&f.anchors, &c, 7, 6).unwrap();
+        assert_eq!(pts.last().unwrap().k, 20);
+        assert!(index.item_convergence(&f.anchors, &c, 300, 5).is_err());
+        assert!(index.item_convergence(&f.anchors, &c, 0, 0).is_err());
+    }
+
+    #[test]
+    fn anchor_strategies_are_distinct_items() {
+        let m = low_rank(20, 400, 5, 0.1, 19);
+        for s in [
+            AnchorStrategy::Random,
+            AnchorStrategy::TopScoring,
+            AnchorStrategy::KMeansPP,
+        ] {
+            let a = select_anchor_items(&m, 30, s, 4).unwrap();
+            assert_eq!(a.len(), 30);
+            check_indices(&a, 400, "item").unwrap();
+        }
+        // TopScoring starts with each row's best item.
+        let a = select_anchor_items(&m, 30, AnchorStrategy::TopScoring, 0).unwrap();
+        assert_eq!(a[0], top_k_indices(m.row(0), 1)[0]);
+        assert_eq!(
+            "kmeans++".parse::<AnchorStrategy>().unwrap(),
+            AnchorStrategy::KMeansPP
+        );
+    }
+}

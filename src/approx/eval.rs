@@ -1,0 +1,662 @@
+//! Offline evaluation on a precomputed exact score matrix (`relex eval`).
+//!
+//! The matrix (queries × items) is split into anchor rows, which form the
+//! ANNCUR index `R`, and test rows, which play the queries: every method
+//! searches each test query through a [`MatrixRowScorer`] on its row, under
+//! each budget, and is scored against the row itself. Results are averaged
+//! over test queries and over `seeds` draws of the anchor items (seed `s`
+//! draws with [`SplitMix64`]`::new(s)`; explicit `anchor_sets` replace the
+//! draws, which is how the NumPy reference and Rust share identical anchors).
+//!
+//! Budget accounting is the same for all methods: a budget counts every CE
+//! call for a test query, ANNCUR's `k_i` anchor items included, and items
+//! scored along the way (anchors) are candidates for the final top-k.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::adacur::{adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
+use super::baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
+use super::cur::{anncur_rerank, select_anchor_items, AnchorStrategy, CurIndex};
+use super::metrics::{average_ranks, recall_against, relative_error, spearman_from_ranks};
+use super::{
+    sample_without_replacement, top_k_indices, ApproxError, Matrix, MatrixRowScorer, Method,
+    Result, SearchResult, SplitMix64,
+};
+
+/// What to evaluate; see the module docs.
+#[derive(Clone, Debug)]
+pub struct EvalConfig<'a> {
+    /// Number of rows of the matrix used as anchor queries (`k_q`).
+    pub anchor_rows: usize,
+    /// `false`: the first `anchor_rows` rows are the anchors. `true`: a
+    /// random (seeded by `row_seed`) choice of rows.
+    pub anchor_rows_random: bool,
+    /// Seed of the anchor-row choice when `anchor_rows_random`.
+    pub row_seed: u64,
+    /// Anchor items per query for ANNCUR (ADACUR's first round uses a prefix).
+    pub k_i: usize,
+    /// How anchor items are chosen (when `anchor_sets` is `None`).
+    pub anchor_strategy: AnchorStrategy,
+    pub methods: Vec<Method>,
+    /// CE calls per test query.
+    pub budgets: Vec<usize>,
+    /// The `k` of each reported `recall@k`.
+    pub ks: Vec<usize>,
+    /// Number of anchor-item draws (seeds `0..seeds`) averaged over.
+    pub seeds: usize,
+    /// Explicit anchor items, one set per seed (overrides `seeds`, `k_i` and
+    /// `anchor_strategy`; all sets must have the same length).
+    pub anchor_sets: Option<Vec<Vec<usize>>>,
+    /// ADACUR rounds and exploration fraction.
+    pub adacur_rounds: usize,
+    pub adacur_exploration: f32,
+    /// `(item texts, query texts)` for TF-IDF; `query texts` has one entry per
+    /// matrix row (anchor rows included).
+    pub texts: Option<(&'a [String], &'a [String])>,
+}
+
+impl Default for EvalConfig<'_> {
+    fn default() -> Self {
+        Self {
+            anchor_rows: 100,
+            anchor_rows_random: false,
+            row_seed: 0,
+            k_i: 50,
+            anchor_strategy: AnchorStrategy::Random,
+            methods: vec![Method::Anncur, Method::Adacur, Method::Random],
+            budgets: vec![100, 200, 500],
+            ks: vec![1, 10, 100],
+            seeds: 3,
+            anchor_sets: None,
+            adacur_rounds: DEFAULT_ROUNDS,
+            adacur_exploration: DEFAULT_EXPLORATION,
+            texts: None,
+        }
+    }
+}
+
+/// One result line: a method at a budget, averaged over test queries and seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRow {
+    pub method: Method,
+    /// The configured budget (`exact`: the number of items).
+    pub budget: usize,
+    /// `recall@{k}` → mean Top-k recall, one entry per configured `k`.
+    #[serde(flatten)]
+    pub recall: BTreeMap<String, f64>,
+    /// Mean `‖s̃ − s‖ / ‖s‖` per query (CUR methods only).
+    pub rel_error: Option<f64>,
+    /// Mean Spearman correlation of `s̃` with `s` (CUR methods only).
+    pub spearman: Option<f64>,
+    /// Mean CE calls per query.
+    pub ce_calls: f64,
+}
+
+impl EvalRow {
+    /// Mean recall@k, if `k` was evaluated.
+    pub fn recall_at(&self, k: usize) -> Option<f64> {
+        self.recall.get(&recall_key(k)).copied()
+    }
+}
+
+fn recall_key(k: usize) -> String {
+    format!("recall@{k}")
+}
+
+/// Running sums of one (method, budget) cell.
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    recall: Vec<f64>,
+    rel_error: f64,
+    spearman: f64,
+    ce_calls: f64,
+    count: f64,
+}
+
+impl Acc {
+    fn add(mut self, o: &Acc) -> Acc {
+        if self.recall.is_empty() {
+            self.recall = vec![0.0; o.recall.len()];
+        }
+        for (a, b) in self.recall.iter_mut().zip(&o.recall) {
+            *a += b;
+        }
+        self.rel_error += o.rel_error;
+        self.spearman += o.spearman;
+        self.ce_calls += o.ce_calls;
+        self.count += o.count;
+        self
+    }
+}
+
+/// Runs the evaluation; one row per (method, budget) in the order of
+/// `methods` then `budgets` (`exact` gets a single row). Parallel over test
+/// queries.
+pub fn evaluate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<Vec<EvalRow>> {
+    let (n_rows, n) = (matrix.rows(), matrix.cols());
+    validate(matrix, cfg)?;
+    let anchor_rows: Vec<usize> = if cfg.anchor_rows_random {
+        let mut r =
+            sample_without_replacement(&mut SplitMix64::new(cfg.row_seed), n_rows, cfg.anchor_rows);
+        r.sort_unstable();
+        r
+    } else {
+        (0..cfg.anchor_rows).collect()
+    };
+    let mut is_anchor = vec![false; n_rows];
+    anchor_rows.iter().for_each(|&i| is_anchor[i] = true);
+    let test_rows: Vec<usize> = (0..n_rows).filter(|&i| !is_anchor[i]).collect();
+    let index = CurIndex::new(matrix.select_rows(&anchor_rows)?, Vec::new())?;
+    let tfidf = match (cfg.methods.contains(&Method::Tfidf), cfg.texts) {
+        (true, Some((items, _))) => Some(TfIdfIndex::build(items)?),
+        _ => None,
+    };
+    let needs_anchors = cfg.methods.iter().any(|m| m.is_cur());
+    let anchor_sets: Vec<Vec<usize>> = match &cfg.anchor_sets {
+        Some(sets) => sets.clone(),
+        None if needs_anchors => (0..cfg.seeds as u64)
+            .map(|s| select_anchor_items(index.r(), cfg.k_i, cfg.anchor_strategy, s))
+            .collect::<Result<_>>()?,
+        None => (0..cfg.seeds).map(|_| Vec::new()).collect(),
+    };
+
+    // Cells in output order.
+    let cells: Vec<(Method, usize)> = cfg
+        .methods
+        .iter()
+        .flat_map(|&m| match m {
+            Method::Exact => vec![(m, n)],
+            _ => cfg.budgets.iter().map(|&b| (m, b)).collect(),
+        })
+        .collect();
+    let max_k = cfg.ks.iter().copied().max().unwrap_or(1);
+    let mut totals: Vec<Acc> = vec![Acc::default(); cells.len()];
+
+    for (seed, anchors) in anchor_sets.iter().enumerate() {
+        let seed = seed as u64;
+        let factor = if cfg.methods.contains(&Method::Anncur) {
+            Some(index.factor_for_anchors(anchors.clone())?)
+        } else {
+            None
+        };
+        let ctx = QueryCtx {
+            matrix,
+            cfg,
+            index: &index,
+            factor: factor.as_ref(),
+            anchors,
+            tfidf: tfidf.as_ref(),
+            cells: &cells,
+            max_k,
+            seed,
+        };
+        let zero = || vec![Acc::default(); cells.len()];
+        let sums = test_rows
+            .par_iter()
+            .map(|&q| ctx.eval_query(q))
+            .try_reduce(zero, |a, b| {
+                Ok(a.into_iter().zip(&b).map(|(x, y)| x.add(y)).collect())
+            })?;
+        totals = totals
+            .into_iter()
+            .zip(&sums)
+            .map(|(x, y)| x.add(y))
+            .collect();
+    }
+
+    Ok(cells
+        .iter()
+        .zip(totals)
+        .map(|(&(method, budget), acc)| {
+            let cnt = acc.count.max(1.0);
+            EvalRow {
+                method,
+                budget,
+                recall: cfg
+                    .ks
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &k)| {
+                        (
+                            recall_key(k),
+                            acc.recall.get(t).copied().unwrap_or(0.0) / cnt,
+                        )
+                    })
+                    .collect(),
+                rel_error: method.is_cur().then(|| acc.rel_error / cnt),
+                spearman: method.is_cur().then(|| acc.spearman / cnt),
+                ce_calls: acc.ce_calls / cnt,
+            }
+        })
+        .collect())
+}
+
+fn validate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<()> {
+    let bad = |m: String| Err(ApproxError::InvalidInput(m));
+    let (n_rows, n) = (matrix.rows(), matrix.cols());
+    if n == 0 {
+        return bad("the score matrix has no items (columns)".into());
+    }
+    if cfg.anchor_rows == 0 || cfg.anchor_rows >= n_rows {
+        return bad(format!(
+            "anchor_rows = {} must be in 1..{n_rows} so that test rows remain",
+            cfg.anchor_rows
+        ));
+    }
+    if let Some(p) = matrix.data().iter().position(|x| !x.is_finite()) {
+        return bad(format!(
+            "the score matrix has a non-finite value at ({}, {})",
+            p / n,
+            p % n
+        ));
+    }
+    if cfg.methods.is_empty() || cfg.budgets.is_empty() || cfg.ks.is_empty() {
+        return bad("methods, budgets and ks must all be non-empty".into());
+    }
+    if cfg.budgets.contains(&0) || cfg.ks.contains(&0) {
+        return bad("budgets and ks must be positive".into());
+    }
+    let k_i = match &cfg.anchor_sets {
+        Some(sets) => {
+            let len = sets.first().map_or(0, Vec::len);
+            if sets.is_empty() || len == 0 || sets.iter().any(|s| s.len() != len) {
+                return bad("anchor_sets must be non-empty sets of equal length".into());
+            }
+            for s in sets {
+                super::check_indices(s, n, "anchor item")?;
+            }
+            len
+        }
+        None => {
+            if cfg.seeds == 0 {
+                return bad("seeds must be positive".into());
+            }
+            cfg.k_i
+        }
+    };
+    if cfg.methods.iter().any(|m| m.is_cur()) && (k_i == 0 || k_i > n) {
+        return bad(format!("k_i = {k_i} must be in 1..={n}"));
+    }
+    if cfg.methods.contains(&Method::Anncur) {
+        if let Some(&b) = cfg.budgets.iter().find(|&&b| b < k_i) {
+            return Err(ApproxError::BudgetTooSmall { budget: b, k_i });
+        }
+    }
+    if !(0.0..=1.0).contains(&cfg.adacur_exploration) {
+        return bad("adacur_exploration must be in [0, 1]".into());
+    }
+    if cfg.methods.contains(&Method::Tfidf) {
+        match cfg.texts {
+            None => {
+                return bad("method tfidf needs item and query texts".into());
+            }
+            Some((items, queries)) => {
+                if items.len() != n || queries.len() != n_rows {
+                    return Err(ApproxError::Shape(format!(
+                        "{} item texts / {} query texts for a {n_rows} × {n} matrix",
+                        items.len(),
+                        queries.len()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything one test query needs (shared, read-only, across threads).
+struct QueryCtx<'a> {
+    matrix: &'a Matrix,
+    cfg: &'a EvalConfig<'a>,
+    index: &'a CurIndex,
+    factor: Option<&'a super::cur::AnchorFactor>,
+    anchors: &'a [usize],
+    tfidf: Option<&'a TfIdfIndex>,
+    cells: &'a [(Method, usize)],
+    max_k: usize,
+    seed: u64,
+}
+
+impl QueryCtx<'_> {
+    fn eval_query(&self, q: usize) -> Result<Vec<Acc>> {
+        let exact = self.matrix.row(q);
+        let n = exact.len();
+        let ks = &self.cfg.ks;
+        // Exact top-`max k` and exact ranks, shared by all cells.
+        let truth = top_k_indices(exact, self.max_k);
+        let exact_ranks = if self.cells.iter().any(|c| c.0.is_cur()) {
+            average_ranks(exact)
+        } else {
+            Vec::new()
+        };
+        // ANNCUR's s̃ does not depend on the budget: compute it once.
+        let anncur = match self.factor {
+            Some(f) if self.cells.iter().any(|c| c.0 == Method::Anncur) => {
+                let c: Vec<f32> = f.anchors.iter().map(|&j| exact[j]).collect();
+                let approx = f.approximate(&c)?;
+                Some((c, approx))
+            }
+            _ => None,
+        };
+        let query_text = self.cfg.texts.map(|(_, qs)| qs[q].as_str());
+        let mut out = Vec::with_capacity(self.cells.len());
+        for &(method, budget) in self.cells {
+            let mut sc = MatrixRowScorer::from_slice(exact);
+            let res: SearchResult = match method {
+                Method::Exact => exact_search(n, &mut sc, self.max_k)?,
+                Method::Anncur => match (self.factor, &anncur) {
+                    (Some(f), Some((c, approx))) => {
+                        // The anchors were "scored" to build c; count them.
+                        let mut r = anncur_rerank(f, c, approx, &mut sc, budget, self.max_k)?;
+                        r.approx_scores = Some(approx.clone());
+                        r
+                    }
+                    _ => return Err(ApproxError::InvalidInput("ANNCUR factor missing".into())),
+                },
+                Method::Adacur => {
+                    let params = AdacurParams {
+                        budget,
+                        top_k: self.max_k,
+                        rounds: self.cfg.adacur_rounds,
+                        exploration: self.cfg.adacur_exploration,
+                        first_round: self.cfg.anchor_strategy,
+                        seed: self.seed,
+                    };
+                    let rng = SplitMix64::for_stream(self.seed, q as u64);
+                    adacur_with_first(self.index.r(), &mut sc, self.anchors, &params, rng)?
+                }
+                Method::Tfidf => match (self.tfidf, query_text) {
+                    (Some(t), Some(text)) => tfidf_search(t, text, &mut sc, budget, self.max_k)?,
+                    _ => return Err(ApproxError::InvalidInput("TF-IDF needs texts".into())),
+                },
+                Method::Random => {
+                    let s = SplitMix64::stream_seed(self.seed, q as u64);
+                    random_search(n, &mut sc, budget, self.max_k, s)?
+                }
+            };
+            let items: Vec<usize> = res.ranking.iter().map(|r| r.item).collect();
+            let mut acc = Acc {
+                recall: ks
+                    .iter()
+                    .map(|&k| recall_against(&items, &truth, k))
+                    .collect(),
+                ce_calls: res.ce_calls as f64,
+                count: 1.0,
+                ..Default::default()
+            };
+            if method.is_cur() {
+                if let Some(a) = &res.approx_scores {
+                    acc.rel_error = relative_error(a, exact)?;
+                    acc.spearman = spearman_from_ranks(&average_ranks(a), &exact_ranks);
+                }
+            }
+            out.push(acc);
+        }
+        Ok(out)
+    }
+}
+
+/// Writes rows as CSV: `method,budget,recall@k…,rel_error,spearman,ce_calls`
+/// (empty cells for absent values; recall columns ordered by `k`).
+pub fn write_csv(rows: &[EvalRow], path: impl AsRef<Path>) -> Result<()> {
+    let mut ks: Vec<usize> = rows
+        .iter()
+        .flat_map(|r| r.recall.keys())
+        .filter_map(|k| k.strip_prefix("recall@").and_then(|v| v.parse().ok()))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let mut out = String::from("method,budget");
+    for k in &ks {
+        out.push_str(&format!(",recall@{k}"));
+    }
+    out.push_str(",rel_error,spearman,ce_calls\n");
+    let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+    for r in rows {
+        out.push_str(&format!("{},{}", r.method, r.budget));
+        for &k in &ks {
+            out.push_str(&format!(",{}", opt(r.recall_at(k))));
+        }
+        out.push_str(&format!(
+            ",{},{},{}\n",
+            opt(r.rel_error),
+            opt(r.spearman),
+            r.ce_calls
+        ));
+    }
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::npy::read_npy;
+    use super::super::testutil::low_rank;
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/approx");
+
+    #[test]
+    fn eval_rows_and_sanity() {
+        let m = low_rank(80, 600, 8, 0.1, 31);
+        let cfg = EvalConfig {
+            anchor_rows: 40,
+            k_i: 20,
+            methods: vec![
+                Method::Exact,
+                Method::Anncur,
+                Method::Adacur,
+                Method::Random,
+            ],
+            budgets: vec![20, 60, 600],
+            ks: vec![1, 10],
+            seeds: 2,
+            ..Default::default()
+        };
+        let rows = evaluate(&m, &cfg).unwrap();
+        assert_eq!(rows.len(), 1 + 3 * 3);
+        assert_eq!((rows[0].method, rows[0].budget), (Method::Exact, 600));
+        assert_eq!(rows[0].recall_at(10), Some(1.0));
+        for r in &rows {
+            assert_eq!(r.rel_error.is_some(), r.method.is_cur());
+            let expect = if r.method == Method::Exact {
+                600.0
+            } else {
+                r.budget as f64
+            };
+            assert_eq!(r.ce_calls, expect, "{r:?}");
+            if r.budget == 600 {
+                assert_eq!(r.recall_at(10), Some(1.0), "{r:?}");
+            }
+        }
+        let get = |m: Method, b: usize| {
+            rows.iter()
+                .find(|r| r.method == m && r.budget == b)
+                .unwrap()
+                .clone()
+        };
+        assert!(get(Method::Anncur, 60).recall_at(10) > get(Method::Random, 60).recall_at(10));
+        assert!(get(Method::Anncur, 60).spearman.unwrap() > 0.8);
+        let json = serde_json::to_value(&rows[1]).unwrap();
+        assert!(json.get("recall@10").is_some());
+        assert_eq!(json["method"], "anncur");
+        assert!(json.get("rel_error").unwrap().is_number());
+        assert!(serde_json::to_value(&rows[0]).unwrap()["spearman"].is_null());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("eval.csv");
+        write_csv(&rows, &p).unwrap();
+        let csv = std::fs::read_to_string(&p).unwrap();
+        assert!(csv.starts_with("method,budget,recall@1,recall@10,rel_error,spearman,ce_calls\n"));
+        assert!(csv
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("exact,600,1,1,,,600"));
+        assert_eq!(csv.lines().count(), rows.len() + 1);
+    }
+
+    #[test]
+    fn eval_rejects_bad_configs() {
+        let m = low_rank(20, 50, 3, 0.1, 32);
+        let base = EvalConfig {
+            anchor_rows: 10,
+            k_i: 5,
+            budgets: vec![10],
+            ks: vec![1],
+            seeds: 1,
+            ..Default::default()
+        };
+        let check = |cfg: EvalConfig| assert!(evaluate(&m, &cfg).is_err());
+        check(EvalConfig {
+            anchor_rows: 20,
+            ..base.clone()
+        });
+        check(EvalConfig {
+            budgets: vec![4],
+            ..base.clone()
+        });
+        check(EvalConfig {
+            ks: vec![],
+            ..base.clone()
+        });
+        check(EvalConfig {
+            k_i: 51,
+            budgets: vec![60],
+            ..base.clone()
+        });
+        check(EvalConfig {
+            methods: vec![Method::Tfidf],
+            ..base.clone()
+        });
+        check(EvalConfig {
+            anchor_sets: Some(vec![vec![1, 2], vec![3]]),
+            ..base.clone()
+        });
+        check(EvalConfig {
+            anchor_sets: Some(vec![vec![1, 50]]),
+            ..base.clone()
+        });
+        let items: Vec<String> = (0..50).map(|i| format!("item {i}")).collect();
+        let queries: Vec<String> = (0..19).map(|i| format!("item {i}")).collect();
+        check(EvalConfig {
+            methods: vec![Method::Tfidf],
+            texts: Some((&items, &queries)),
+            ..base.clone()
+        });
+        assert!(evaluate(&m, &base).is_ok());
+    }
+
+    #[test]
+    fn eval_with_tfidf_and_random_anchor_rows() {
+        // Exact score = word overlap with the query, so TF-IDF is near-perfect.
+        let words = [
+            "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta",
+        ];
+        let items: Vec<String> = (0..64)
+            .map(|j| format!("{} {}", words[j % 8], words[(j / 8) % 8]))
+            .collect();
+        let queries: Vec<String> = (0..30).map(|i| words[i % 8].to_string()).collect();
+        let m = Matrix::from_fn(30, 64, |i, j| {
+            let q = words[i % 8];
+            items[j].split(' ').filter(|w| *w == q).count() as f32 + 0.001 * j as f32
+        });
+        let cfg = EvalConfig {
+            anchor_rows: 10,
+            anchor_rows_random: true,
+            k_i: 8,
+            methods: vec![Method::Tfidf, Method::Random],
+            budgets: vec![16],
+            ks: vec![5],
+            seeds: 1,
+            texts: Some((&items, &queries)),
+            ..Default::default()
+        };
+        let rows = evaluate(&m, &cfg).unwrap();
+        assert!(rows[0].recall_at(5).unwrap() > 0.99, "{rows:?}");
+        assert!(rows[1].recall_at(5).unwrap() < 0.7, "{rows:?}");
+    }
+
+    #[derive(Deserialize)]
+    struct RefFile {
+        anchor_rows: usize,
+        k_i: usize,
+        ks: Vec<usize>,
+        budgets: Vec<usize>,
+        results: Vec<RefRow>,
+    }
+
+    #[derive(Deserialize)]
+    struct RefRow {
+        method: String,
+        budget: usize,
+        recall: BTreeMap<String, f64>,
+        rel_error: Option<f64>,
+        spearman: Option<f64>,
+    }
+
+    /// `evaluate` agrees with the NumPy reference (scripts/eval_reference.py)
+    /// on the fixture matrix and anchor sets within 0.01.
+    #[test]
+    fn agrees_with_numpy_reference() {
+        let m = read_npy(format!("{FIXTURES}/eval_matrix.npy")).unwrap();
+        let sets: Vec<Vec<usize>> = serde_json::from_str(
+            &std::fs::read_to_string(format!("{FIXTURES}/eval_anchor_sets.json")).unwrap(),
+        )
+        .unwrap();
+        let reference: RefFile = serde_json::from_str(
+            &std::fs::read_to_string(format!("{FIXTURES}/eval_reference.json")).unwrap(),
+        )
+        .unwrap();
+        // Our own seeded draws are the ones the fixture records.
+        let r = m
+            .select_rows(&(0..reference.anchor_rows).collect::<Vec<_>>())
+            .unwrap();
+        for (s, set) in sets.iter().enumerate() {
+            let ours =
+                select_anchor_items(&r, reference.k_i, AnchorStrategy::Random, s as u64).unwrap();
+            assert_eq!(&ours, set, "anchor draw of seed {s}");
+        }
+        let cfg = EvalConfig {
+            anchor_rows: reference.anchor_rows,
+            k_i: reference.k_i,
+            methods: vec![Method::Anncur, Method::Random],
+            budgets: reference.budgets.clone(),
+            ks: reference.ks.clone(),
+            anchor_sets: Some(sets),
+            ..Default::default()
+        };
+        let rows = evaluate(&m, &cfg).unwrap();
+        assert_eq!(rows.len(), reference.results.len());
+        for want in &reference.results {
+            let got = rows
+                .iter()
+                .find(|r| r.method.name() == want.method && r.budget == want.budget)
+                .unwrap();
+            for (k, v) in &want.recall {
+                let g = got.recall[k];
+                assert!(
+                    (g - v).abs() <= 0.01,
+                    "{} {} {k}: {g} vs {v}",
+                    want.method,
+                    want.budget
+                );
+            }
+            for (g, w, name) in [
+                (got.rel_error, want.rel_error, "rel_error"),
+                (got.spearman, want.spearman, "spearman"),
+            ] {
+                match (g, w) {
+                    (Some(g), Some(w)) => assert!((g - w).abs() <= 0.01, "{name}: {g} vs {w}"),
+                    (None, None) => {}
+                    _ => panic!("{name} presence differs for {}", want.method),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Where the embedded default model and demo data live.
+
+use std::path::PathBuf;
+
+/// The repository's `assets/` folder: next to the executable's crate when run from a
+/// checkout (`cargo run`), else `./assets`.
+pub fn assets_dir() -> PathBuf {
+    let here = PathBuf::from("assets");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+pub fn default_model_dir() -> PathBuf {
+    assets_dir().join("models").join("wordnet-minilm-ce")
+}
+
+pub fn demo_dir() -> PathBuf {
+    assets_dir().join("demo")
+}

@@ -1,0 +1,251 @@
+//! `relex eval`: Top-k recall, approximation error and Spearman ρ of each method at each
+//! budget, on a precomputed exact score matrix or on test queries scored by the model.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{ItemArgs, ModelArgs, Progress};
+use crate::approx::{
+    evaluate, read_npy, write_csv, write_npy, AnchorStrategy, EvalConfig, Matrix, Method,
+};
+use crate::index::{self, ItemsStamp, ModelStamp};
+use crate::items;
+use crate::model::ScoreOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Exact score matrix (.npy, queries × items, f16/f32/f64). The first
+    /// --anchor-rows rows are the anchor queries, the rest test queries.
+    #[arg(long, conflicts_with = "index")]
+    pub scores: Option<PathBuf>,
+    /// Or: an index folder plus --test-queries; the test queries' exact scores are
+    /// computed with the model (cached in the index folder) and appended below R.
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// Test queries (with --index).
+    #[arg(long)]
+    pub test_queries: Option<PathBuf>,
+    /// Number of anchor rows (with --scores).
+    #[arg(long, default_value_t = 100)]
+    pub anchor_rows: usize,
+    /// Pick the anchor rows at random instead of taking the first ones.
+    #[arg(long)]
+    pub anchor_rows_random: bool,
+    /// Anchor items k_i for ANNCUR.
+    #[arg(long, default_value_t = 50)]
+    pub anchors: usize,
+    #[arg(long, default_value = "random")]
+    pub anchor_strategy: AnchorStrategy,
+    /// Methods, comma separated: anncur, adacur, tfidf, random, exact.
+    #[arg(long, value_delimiter = ',', default_value = "anncur,adacur,random")]
+    pub method: Vec<Method>,
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200,500,1000")]
+    pub budget: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub k: Vec<usize>,
+    /// Anchor-item draws averaged over.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Item file (TF-IDF needs texts; with --index it is the indexed item list).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Query files whose concatenation gives one text per matrix row (TF-IDF, --scores).
+    #[arg(long, value_delimiter = ',')]
+    pub query_texts: Vec<PathBuf>,
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Also write the rows as CSV for plotting.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
+    let (matrix, anchor_rows, item_texts, query_texts) = match (&a.scores, &a.index) {
+        (Some(path), _) => {
+            let m = read_npy(path).with_context(|| format!("reading {}", path.display()))?;
+            let item_texts = match &a.items {
+                Some(p) => Some(plain_texts(p)?),
+                None => None,
+            };
+            let mut qt = Vec::new();
+            for p in &a.query_texts {
+                let set = items::load_queries(p, &items::LoadOptions::default())?;
+                qt.extend(set.queries.into_iter().map(|q| q.text));
+            }
+            (m, a.anchor_rows, item_texts, (!qt.is_empty()).then_some(qt))
+        }
+        (None, Some(dir)) => matrix_from_index(a, dir)?,
+        (None, None) => {
+            anyhow::bail!("pass --scores M.npy, or --index DIR with --test-queries FILE")
+        }
+    };
+    if a.method.contains(&Method::Tfidf) && (item_texts.is_none() || query_texts.is_none()) {
+        anyhow::bail!("the tfidf method needs texts: pass --items and --query-texts (one text per matrix row)");
+    }
+    let texts = match (&item_texts, &query_texts) {
+        (Some(i), Some(q)) => {
+            if q.len() != matrix.rows() || i.len() != matrix.cols() {
+                anyhow::bail!(
+                    "texts do not match the matrix: {} query texts for {} rows, {} items for {} columns",
+                    q.len(),
+                    matrix.rows(),
+                    i.len(),
+                    matrix.cols()
+                );
+            }
+            Some((i.as_slice(), q.as_slice()))
+        }
+        _ => None,
+    };
+    let cfg = EvalConfig {
+        anchor_rows,
+        anchor_rows_random: a.anchor_rows_random,
+        k_i: a.anchors,
+        anchor_strategy: a.anchor_strategy,
+        methods: a.method.clone(),
+        budgets: a.budget.clone(),
+        ks: a.k.clone(),
+        seeds: a.seeds,
+        texts,
+        ..EvalConfig::default()
+    };
+    let rows = evaluate(&matrix, &cfg)?;
+    if let Some(p) = &a.csv {
+        write_csv(&rows, p)?;
+    }
+    let mut out = std::io::stdout().lock();
+    if a.format == "json" {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} test queries × {} items; k_q = {anchor_rows}, k_i = {}, {} seeds",
+        matrix.rows() - anchor_rows,
+        matrix.cols(),
+        a.anchors,
+        a.seeds
+    )?;
+    let ks: Vec<String> = a.k.iter().map(|k| format!("recall@{k}")).collect();
+    write!(out, "{:<8} {:>7}", "method", "budget")?;
+    for k in &ks {
+        write!(out, " {k:>10}")?;
+    }
+    writeln!(out, " {:>9} {:>9} {:>9}", "rel_err", "spearman", "ce_calls")?;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    for r in &rows {
+        write!(out, "{:<8} {:>7}", r.method.name(), r.budget)?;
+        for k in &ks {
+            write!(
+                out,
+                " {:>10.4}",
+                r.recall.get(k).copied().unwrap_or(f64::NAN)
+            )?;
+        }
+        writeln!(
+            out,
+            " {:>9} {:>9} {:>9.1}",
+            opt(r.rel_error),
+            opt(r.spearman),
+            r.ce_calls
+        )?;
+    }
+    Ok(())
+}
+
+fn plain_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let list = items::load_items(path, &items::LoadOptions::default())?;
+    Ok(list
+        .items
+        .iter()
+        .map(|it| it.ce_text("{title} {text}"))
+        .collect())
+}
+
+type Prepared = (Matrix, usize, Option<Vec<String>>, Option<Vec<String>>);
+
+/// [R; exact scores of the test queries], computing (and caching) the latter.
+fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prepared> {
+    let test_path = a
+        .test_queries
+        .as_ref()
+        .context("--index needs --test-queries FILE")?;
+    let manifest = index::Manifest::read(dir)?;
+    let items_path = a
+        .items
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&manifest.items.source));
+    let item_args = ItemArgs {
+        items: items_path.clone(),
+        item_format: None,
+        skip_invalid: false,
+    };
+    let list = item_args.load()?;
+    let model = a.model.load()?;
+    let m = ModelStamp {
+        name: model.info().name.clone(),
+        fingerprint: model.info().fingerprint.clone(),
+    };
+    let i = ItemsStamp {
+        source: items_path.display().to_string(),
+        count: list.items.len(),
+        fingerprint: items::fingerprint(&list.items),
+    };
+    let idx = index::load(dir, &m, &i)?;
+    let tests = items::load_queries(test_path, &items::LoadOptions::default())?;
+    let cache = dir.join(format!(
+        "exact_{}.npy",
+        items::fingerprint(
+            &tests
+                .queries
+                .iter()
+                .map(|q| items::Item::new(q.id.clone(), q.text.clone()))
+                .collect::<Vec<_>>()
+        )
+    ));
+    let n = list.items.len();
+    let exact = if cache.exists() {
+        eprintln!("using cached exact scores {}", cache.display());
+        read_npy(&cache)?
+    } else {
+        let template = model.info().item_template.clone();
+        let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let total = tests.queries.len() * n;
+        let mut progress = Progress::new("exact scores");
+        let mut data = Vec::with_capacity(total);
+        for (qi, q) in tests.queries.iter().enumerate() {
+            let pairs = model.encode(&q.text, &refs)?;
+            let mut row = vec![0f32; n];
+            model.score_encoded(&pairs, &ScoreOptions::default(), &mut |batch, p| {
+                for &(j, s) in batch {
+                    row[j] = s.logit;
+                }
+                progress.update(qi * n + p.done, total);
+                ControlFlow::Continue(())
+            })?;
+            data.extend(row);
+        }
+        let m = Matrix::new(tests.queries.len(), n, data)?;
+        write_npy(&cache, &m, crate::approx::NpyDtype::F32)?;
+        m
+    };
+    let r = idx.cur.r();
+    let mut all = r.data().to_vec();
+    all.extend_from_slice(exact.data());
+    let matrix = Matrix::new(r.rows() + exact.rows(), n, all)?;
+    let item_texts = list
+        .items
+        .iter()
+        .map(|it| it.ce_text("{title} {text}"))
+        .collect();
+    let mut query_texts: Vec<String> = idx.anchors.iter().map(|q| q.text.clone()).collect();
+    query_texts.extend(tests.queries.iter().map(|q| q.text.clone()));
+    Ok((matrix, r.rows(), Some(item_texts), Some(query_texts)))
+}

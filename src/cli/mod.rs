@@ -1,0 +1,154 @@
+//! The headless commands. `relex` alone opens the explorer.
+
+mod bench;
+mod eval;
+mod index_cmd;
+mod progress;
+mod score;
+mod search;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use progress::Progress;
+
+use crate::items::{self, Format};
+
+/// Relevance explorer for cross-encoder models. With no command, opens the desktop app
+/// on the embedded demo.
+#[derive(Parser, Debug)]
+#[command(name = "relex", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Score one query against every item with the cross-encoder and print the ranking.
+    Score(score::ScoreArgs),
+    /// Search one query under a budget of CE calls (anncur, adacur, tfidf, random, exact).
+    Search(search::SearchArgs),
+    /// Build, import or inspect an ANNCUR index.
+    #[command(subcommand)]
+    Index(index_cmd::IndexCommand),
+    /// Evaluate the methods' Top-k recall against exact search.
+    Eval(eval::EvalArgs),
+    /// Check item and query files.
+    #[command(subcommand)]
+    Items(ItemsCommand),
+    /// Measure the cross-encoder's pairs per second on given pair sets.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ItemsCommand {
+    /// Print the format, counts and first errors of an item or query file.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_parser = score::parse_format)]
+        format: Option<Format>,
+    },
+}
+
+/// Model selection shared by every command that runs the cross-encoder.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model folder (config.json, tokenizer.json or vocab.txt, model.safetensors or
+    /// pytorch_model.bin), a reference-code .ckpt checkpoint, or a hub id such as
+    /// cross-encoder/ms-marco-MiniLM-L-6-v2. Default: the embedded WordNet cross-encoder.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Maximum pair length in tokens (default: the model's limit, capped at 512).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// For models with several outputs, which label is the score (default: the last).
+    #[arg(long)]
+    pub label: Option<usize>,
+    /// Tokenizer (tokenizer.json or vocab.txt) for checkpoints that ship without one.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> anyhow::Result<crate::model::CrossEncoder> {
+        let spec = self
+            .model
+            .clone()
+            .unwrap_or_else(|| crate::assets::default_model_dir().display().to_string());
+        let opts = crate::model::LoadOptions {
+            max_length: self.max_length,
+            label: self.label,
+            tokenizer: self.tokenizer.clone(),
+            pooling: None,
+        };
+        Ok(crate::model::CrossEncoder::load(&spec, &opts)?)
+    }
+}
+
+/// An item file and how to read it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ItemArgs {
+    /// Item file: .txt (one item a line), .jsonl/.ndjson, .json, .csv or .tsv.
+    #[arg(long, short = 'i')]
+    pub items: PathBuf,
+    /// Read the item file as this format instead of guessing from its extension.
+    #[arg(long, value_parser = score::parse_format)]
+    pub item_format: Option<Format>,
+    /// Load the valid rows of a file with bad rows, and report what was skipped.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+impl ItemArgs {
+    pub fn load(&self) -> anyhow::Result<items::ItemList> {
+        let opts = items::LoadOptions {
+            format: self.item_format,
+            skip_invalid: self.skip_invalid,
+        };
+        let list = items::load_items(&self.items, &opts)?;
+        if list.items.is_empty() {
+            anyhow::bail!("{}: no items", self.items.display());
+        }
+        if list.report.skipped > 0 {
+            eprintln!(
+                "warning: {}: skipped {} invalid rows ({})",
+                self.items.display(),
+                list.report.skipped,
+                list.report
+                    .skipped_by_reason
+                    .iter()
+                    .map(|(r, n)| format!("{n}× {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(list)
+    }
+}
+
+/// Parses the command line and runs it; errors are printed once, here.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::ui::run_app(),
+        Some(Command::Score(args)) => score::run(&args),
+        Some(Command::Search(args)) => search::run(&args),
+        Some(Command::Index(cmd)) => index_cmd::run(&cmd),
+        Some(Command::Eval(args)) => eval::run(&args),
+        Some(Command::Items(ItemsCommand::Check { file, format })) => {
+            print!("{}", items::check_report(&file, format));
+            Ok(())
+        }
+        Some(Command::Bench(args)) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `relex search`: one query under a budget of CE calls, with any method.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::score::OutputFormat;
+use super::{ItemArgs, ModelArgs};
+use crate::approx::{
+    adacur_search, anncur_search, exact_search, random_search, tfidf_search, AdacurParams,
+    AnchorStrategy, AnncurParams, Method, TfIdfIndex,
+};
+use crate::engine::CeScorer;
+use crate::index::{self, ItemsStamp, ModelStamp};
+use crate::items;
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub items: ItemArgs,
+    /// Index folder (needed by anncur and adacur).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    #[arg(long, short = 'q')]
+    pub query: String,
+    #[arg(long, default_value = "anncur")]
+    pub method: Method,
+    /// CE calls allowed for this query, anchor items included.
+    #[arg(long, default_value_t = 100)]
+    pub budget: usize,
+    /// Anchor items k_i (anncur).
+    #[arg(long, default_value_t = 50)]
+    pub anchors: usize,
+    /// How anchor items are chosen: random, top-scoring or kmeans++.
+    #[arg(long, default_value = "random")]
+    pub anchor_strategy: AnchorStrategy,
+    #[arg(long, short = 'k', default_value_t = 10)]
+    pub top: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    rank: usize,
+    id: &'a str,
+    approx: Option<f32>,
+    exact: Option<f32>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    method: &'a str,
+    ce_calls: usize,
+    warnings: &'a [String],
+    ranking: Vec<Row<'a>>,
+}
+
+pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
+    let model = a.model.load()?;
+    let list = a.items.load()?;
+    let template = model.info().item_template.clone();
+    let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+    let n = texts.len();
+    let generation = std::sync::atomic::AtomicU64::new(0);
+    let mut scorer = CeScorer {
+        model: &model,
+        texts: &texts,
+        query: &a.query,
+        generation: &generation,
+        job: 0,
+        known: None,
+        scored: Vec::new(),
+    };
+    let load_index = || -> anyhow::Result<index::LoadedIndex> {
+        let dir = a
+            .index
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--method {} needs --index DIR", a.method))?;
+        let m = ModelStamp {
+            name: model.info().name.clone(),
+            fingerprint: model.info().fingerprint.clone(),
+        };
+        let i = ItemsStamp {
+            source: a.items.items.display().to_string(),
+            count: n,
+            fingerprint: items::fingerprint(&list.items),
+        };
+        Ok(index::load(dir, &m, &i)?)
+    };
+    let result = match a.method {
+        Method::Exact => exact_search(n, &mut scorer, a.top)?,
+        Method::Random => random_search(n, &mut scorer, a.budget.min(n), a.top, a.seed)?,
+        Method::Tfidf => {
+            let plain: Vec<String> = list
+                .items
+                .iter()
+                .map(|it| it.ce_text("{title} {text}"))
+                .collect();
+            let tfidf = TfIdfIndex::build(&plain)?;
+            tfidf_search(&tfidf, &a.query, &mut scorer, a.budget.min(n), a.top)?
+        }
+        Method::Anncur => {
+            let idx = load_index()?;
+            anncur_search(
+                &idx.cur,
+                &mut scorer,
+                &AnncurParams {
+                    k_i: a.anchors,
+                    budget: a.budget,
+                    top_k: a.top,
+                    strategy: a.anchor_strategy,
+                    seed: a.seed,
+                },
+            )?
+        }
+        Method::Adacur => {
+            let idx = load_index()?;
+            adacur_search(
+                &idx.cur,
+                &mut scorer,
+                &AdacurParams {
+                    budget: a.budget,
+                    top_k: a.top,
+                    first_round: a.anchor_strategy,
+                    seed: a.seed,
+                    ..AdacurParams::default()
+                },
+            )?
+        }
+    };
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    let rows: Vec<Row> = result
+        .ranking
+        .iter()
+        .enumerate()
+        .map(|(r, x)| Row {
+            rank: r + 1,
+            id: &list.items[x.item].id,
+            approx: x.approx,
+            exact: x.exact,
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &Output {
+                    method: a.method.name(),
+                    ce_calls: result.ce_calls,
+                    warnings: &result.warnings,
+                    ranking: rows,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+        }
+        OutputFormat::Table => {
+            writeln!(
+                out,
+                "{} — {} CE calls for {} items",
+                a.method, result.ce_calls, n
+            )?;
+            writeln!(
+                out,
+                "{:>5}  {:<16} {:>9} {:>9}  text",
+                "rank", "id", "approx", "exact"
+            )?;
+            let fmt = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+            for (row, x) in rows.iter().zip(&result.ranking) {
+                let it = &list.items[x.item];
+                writeln!(
+                    out,
+                    "{:>5}  {:<16} {:>9} {:>9}  {}",
+                    row.rank,
+                    row.id,
+                    fmt(row.approx),
+                    fmt(row.exact),
+                    super::score::snippet(it.title.as_deref(), &it.text, 60)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

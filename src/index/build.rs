@@ -1,0 +1,144 @@
+//! Building an index: k_q × N cross-encoder calls, row by row, each finished row flushed
+//! to disk, so an interrupted build resumes where it stopped.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use super::{
+    write_anchor_queries, write_matrix, AnchorQuery, IndexError, ItemsStamp, Manifest, ModelStamp,
+    RowWriter, StoreDtype, FORMAT_VERSION,
+};
+use crate::approx::Matrix;
+use crate::model::{CrossEncoder, ModelError, ScoreOptions};
+
+/// Progress of a build: finished rows, and pairs of the current row.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildProgress {
+    pub rows_done: usize,
+    pub k_q: usize,
+    pub pairs_done: usize,
+    pub n_items: usize,
+}
+
+pub struct BuildSpec<'a> {
+    pub model: &'a CrossEncoder,
+    /// The item texts exactly as the model sees them (template applied).
+    pub texts: &'a [String],
+    pub items: ItemsStamp,
+    pub anchors: Vec<AnchorQuery>,
+    pub dtype: StoreDtype,
+    pub item_template: String,
+}
+
+/// Builds (or resumes) the index in `out`. With `resume` false an existing index folder
+/// is an error, so a finished index is never overwritten by accident.
+pub fn build(
+    spec: BuildSpec<'_>,
+    out: &Path,
+    resume: bool,
+    on_progress: &mut dyn FnMut(BuildProgress) -> ControlFlow<()>,
+) -> Result<Manifest, IndexError> {
+    let n = spec.texts.len();
+    let k_q = spec.anchors.len();
+    if k_q == 0 || n == 0 {
+        return Err(IndexError::Format {
+            path: out.to_path_buf(),
+            message: format!("nothing to build: {k_q} anchor queries × {n} items"),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|source| IndexError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let model = ModelStamp {
+        name: spec.model.info().name.clone(),
+        fingerprint: spec.model.info().fingerprint.clone(),
+    };
+    let fresh = Manifest {
+        format_version: FORMAT_VERSION,
+        model: model.clone(),
+        items: spec.items.clone(),
+        k_q,
+        n_items: n,
+        dtype: spec.dtype,
+        item_template: spec.item_template.clone(),
+        pseudo_queries: spec.anchors.iter().all(|a| a.pseudo),
+        rows_done: 0,
+        complete: false,
+    };
+    let mut manifest = match Manifest::read(out) {
+        Ok(existing) => {
+            if !resume {
+                return Err(IndexError::Format {
+                    path: out.to_path_buf(),
+                    message: "an index already exists here; pass --resume to continue it, or choose another folder".into(),
+                });
+            }
+            existing.check_matches(out, &model, &spec.items)?;
+            if existing.k_q != k_q || super::read_anchor_queries(out)? != spec.anchors {
+                return Err(IndexError::Format {
+                    path: out.to_path_buf(),
+                    message: "the anchor queries differ from those the build started with".into(),
+                });
+            }
+            if existing.complete {
+                return Ok(existing);
+            }
+            existing
+        }
+        Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            write_anchor_queries(out, &spec.anchors)?;
+            fresh.write(out)?;
+            fresh
+        }
+        Err(e) => return Err(e),
+    };
+    let (mut writer, mut rows) = RowWriter::open(out, n)?;
+    rows.truncate(k_q);
+    let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();
+    for r in rows.len()..k_q {
+        let pairs = spec.model.encode(&spec.anchors[r].text, &text_refs)?;
+        let mut row = vec![0f32; n];
+        let rows_done = rows.len();
+        let res = spec
+            .model
+            .score_encoded(&pairs, &ScoreOptions::default(), &mut |batch, p| {
+                for &(i, s) in batch {
+                    row[i] = s.logit;
+                }
+                on_progress(BuildProgress {
+                    rows_done,
+                    k_q,
+                    pairs_done: p.done,
+                    n_items: n,
+                })
+            });
+        match res {
+            Ok(()) => {}
+            Err(ModelError::Cancelled) => {
+                manifest.rows_done = rows.len();
+                manifest.write(out)?;
+                return Err(IndexError::Format {
+                    path: out.to_path_buf(),
+                    message: format!(
+                        "build stopped after {} of {k_q} rows; resume it to continue",
+                        rows.len()
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        writer.push(&row)?;
+        rows.push(row);
+        manifest.rows_done = rows.len();
+        manifest.write(out)?;
+    }
+    let data: Vec<f32> = rows.into_iter().flatten().collect();
+    let r = Matrix::new(k_q, n, data)?;
+    write_matrix(out, &r, spec.dtype)?;
+    manifest.complete = true;
+    manifest.rows_done = k_q;
+    manifest.write(out)?;
+    writer.finish()?;
+    Ok(manifest)
+}

@@ -1,0 +1,539 @@
+//! ANNCUR index files: the anchor-query × item score matrix R, its anchor queries, and a
+//! manifest that ties it to one model and one item list.
+//!
+//! Layout of an index folder:
+//! - `manifest.json`: format version, model and item fingerprints, k_q, N, dtype, progress;
+//! - `anchor_queries.jsonl`: `{"id","text","pseudo"}` per anchor query, in row order;
+//! - `R.safetensors`: tensor `R` [k_q, N] (f16 or f32), written when the build completes;
+//! - `rows.partial`: while building, finished rows as raw little-endian f32, appended and
+//!   flushed row by row, so an interrupted build resumes with no row lost or recomputed.
+//!
+//! Every file is replaced atomically (temp file + rename).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod build;
+
+pub use build::{build, BuildProgress, BuildSpec};
+
+use crate::approx::{CurIndex, Matrix};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error(
+        "{}: this index was built with model {built} (fingerprint {built_fp}), not the loaded model {loaded} ({loaded_fp}); rebuild it or load that model",
+        path.display()
+    )]
+    ModelMismatch {
+        path: PathBuf,
+        built: String,
+        built_fp: String,
+        loaded: String,
+        loaded_fp: String,
+    },
+    #[error(
+        "{}: this index was built for a different item list ({built_n} items, fingerprint {built_fp}) than the loaded one ({loaded_n} items, {loaded_fp})",
+        path.display()
+    )]
+    ItemsMismatch {
+        path: PathBuf,
+        built_n: usize,
+        built_fp: String,
+        loaded_n: usize,
+        loaded_fp: String,
+    },
+    #[error("{}: the index build is incomplete ({done} of {total} rows); resume it with `relex index build --resume`", path.display())]
+    Incomplete {
+        path: PathBuf,
+        done: usize,
+        total: usize,
+    },
+    #[error(transparent)]
+    Approx(#[from] crate::approx::ApproxError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+}
+
+type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+/// How R is stored on disk. f16 halves the size; CUR needs no more precision than the
+/// cross-encoder's own f16-level noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreDtype {
+    F16,
+    F32,
+}
+
+impl std::str::FromStr for StoreDtype {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f16" => Ok(StoreDtype::F16),
+            "f32" => Ok(StoreDtype::F32),
+            _ => Err(format!("unknown dtype `{s}` (expected f16 or f32)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStamp {
+    pub name: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemsStamp {
+    pub source: String,
+    pub count: usize,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub model: ModelStamp,
+    pub items: ItemsStamp,
+    pub k_q: usize,
+    pub n_items: usize,
+    pub dtype: StoreDtype,
+    /// The item template the rows were scored with.
+    pub item_template: String,
+    /// True when the anchor queries are sampled item texts (no query file was given).
+    pub pseudo_queries: bool,
+    /// Rows finished so far; equals `k_q` once complete.
+    pub rows_done: usize,
+    pub complete: bool,
+}
+
+/// One anchor query as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnchorQuery {
+    pub id: String,
+    pub text: String,
+    #[serde(default)]
+    pub pseudo: bool,
+}
+
+/// A loaded, complete index.
+pub struct LoadedIndex {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub anchors: Vec<AnchorQuery>,
+    pub cur: CurIndex,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
+    move |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a
+/// crash leaves either the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| IndexError::Format {
+            path: path.clone(),
+            message: format!("line {} column {}: {e}", e.line(), e.column()),
+        })?;
+        if m.format_version != FORMAT_VERSION {
+            return Err(IndexError::Format {
+                path,
+                message: format!(
+                    "format version {} is not supported (this relex reads version {FORMAT_VERSION})",
+                    m.format_version
+                ),
+            });
+        }
+        Ok(m)
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| IndexError::Format {
+            path: dir.join("manifest.json"),
+            message: e.to_string(),
+        })?;
+        write_atomic(&dir.join("manifest.json"), &bytes)
+    }
+
+    /// Fails unless the index was built with this model and this item list.
+    pub fn check_matches(&self, dir: &Path, model: &ModelStamp, items: &ItemsStamp) -> Result<()> {
+        if self.model.fingerprint != model.fingerprint {
+            return Err(IndexError::ModelMismatch {
+                path: dir.to_path_buf(),
+                built: self.model.name.clone(),
+                built_fp: self.model.fingerprint.clone(),
+                loaded: model.name.clone(),
+                loaded_fp: model.fingerprint.clone(),
+            });
+        }
+        if self.items.fingerprint != items.fingerprint || self.items.count != items.count {
+            return Err(IndexError::ItemsMismatch {
+                path: dir.to_path_buf(),
+                built_n: self.items.count,
+                built_fp: self.items.fingerprint.clone(),
+                loaded_n: items.count,
+                loaded_fp: items.fingerprint.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub fn write_anchor_queries(dir: &Path, anchors: &[AnchorQuery]) -> Result<()> {
+    let mut bytes = Vec::new();
+    for a in anchors {
+        serde_json::to_writer(&mut bytes, a).map_err(|e| IndexError::Format {
+            path: dir.join("anchor_queries.jsonl"),
+            message: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+    }
+    write_atomic(&dir.join("anchor_queries.jsonl"), &bytes)
+}
+
+pub fn read_anchor_queries(dir: &Path) -> Result<Vec<AnchorQuery>> {
+    let path = dir.join("anchor_queries.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| IndexError::Format {
+                path: path.clone(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// Writes R [rows, cols] as `R.safetensors` in the given dtype, atomically.
+pub fn write_matrix(dir: &Path, r: &Matrix, dtype: StoreDtype) -> Result<()> {
+    let path = dir.join("R.safetensors");
+    let bytes: Vec<u8> = match dtype {
+        StoreDtype::F32 => r.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        StoreDtype::F16 => r
+            .data()
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
+    };
+    let st_dtype = match dtype {
+        StoreDtype::F16 => safetensors::Dtype::F16,
+        StoreDtype::F32 => safetensors::Dtype::F32,
+    };
+    let view = safetensors::tensor::TensorView::new(st_dtype, vec![r.rows(), r.cols()], &bytes)
+        .map_err(|e| IndexError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let serialized = safetensors::serialize([("R", view)], None::<HashMap<String, String>>)
+        .map_err(|e| IndexError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    write_atomic(&path, &serialized)
+}
+
+/// Reads `R.safetensors` as f32, checking its shape against the manifest.
+pub fn read_matrix(dir: &Path, k_q: usize, n: usize) -> Result<Matrix> {
+    let path = dir.join("R.safetensors");
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let fmt = |message: String| IndexError::Format {
+        path: path.clone(),
+        message,
+    };
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fmt(e.to_string()))?;
+    let view = st
+        .tensor("R")
+        .map_err(|_| fmt("missing tensor `R`".into()))?;
+    if view.shape() != [k_q, n] {
+        return Err(fmt(format!(
+            "tensor `R` has shape {:?}, the manifest says [{k_q}, {n}]",
+            view.shape()
+        )));
+    }
+    let data: Vec<f32> = match view.dtype() {
+        safetensors::Dtype::F32 => view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        safetensors::Dtype::F16 => view
+            .data()
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(fmt(format!(
+                "tensor `R` has dtype {other:?}, expected f16 or f32"
+            )))
+        }
+    };
+    Ok(Matrix::new(k_q, n, data)?)
+}
+
+/// Loads a complete index and checks it against the loaded model and items.
+pub fn load(dir: &Path, model: &ModelStamp, items: &ItemsStamp) -> Result<LoadedIndex> {
+    let manifest = Manifest::read(dir)?;
+    manifest.check_matches(dir, model, items)?;
+    load_unchecked(dir, manifest)
+}
+
+/// Loads without the model check (for `relex eval`/`search` on score matrices alone).
+pub fn load_unchecked(dir: &Path, manifest: Manifest) -> Result<LoadedIndex> {
+    if !manifest.complete {
+        return Err(IndexError::Incomplete {
+            path: dir.to_path_buf(),
+            done: manifest.rows_done,
+            total: manifest.k_q,
+        });
+    }
+    let anchors = read_anchor_queries(dir)?;
+    if anchors.len() != manifest.k_q {
+        return Err(IndexError::Format {
+            path: dir.join("anchor_queries.jsonl"),
+            message: format!(
+                "{} anchor queries, the manifest says {}",
+                anchors.len(),
+                manifest.k_q
+            ),
+        });
+    }
+    let r = read_matrix(dir, manifest.k_q, manifest.n_items)?;
+    let cur = CurIndex::new(r, anchors.iter().map(|a| a.text.clone()).collect())?;
+    Ok(LoadedIndex {
+        dir: dir.to_path_buf(),
+        manifest,
+        anchors,
+        cur,
+    })
+}
+
+/// Appends finished rows of R during a build and resumes after an interruption.
+pub struct RowWriter {
+    path: PathBuf,
+    file: std::fs::File,
+    n_items: usize,
+}
+
+impl RowWriter {
+    /// Opens `rows.partial`, returning the writer and the rows already complete in it.
+    /// A torn last row (a crash mid-write) is cut off and recomputed.
+    pub fn open(dir: &Path, n_items: usize) -> Result<(Self, Vec<Vec<f32>>)> {
+        let path = dir.join("rows.partial");
+        let existing = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let row_bytes = n_items * 4;
+        let complete = if row_bytes == 0 {
+            0
+        } else {
+            existing.len() / row_bytes
+        };
+        let rows: Vec<Vec<f32>> = (0..complete)
+            .map(|r| {
+                existing[r * row_bytes..(r + 1) * row_bytes]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            })
+            .collect();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.set_len((complete * row_bytes) as u64)
+            .map_err(io(&path))?;
+        let mut writer = Self {
+            path,
+            file,
+            n_items,
+        };
+        use std::io::Seek;
+        writer
+            .file
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(io(&writer.path))?;
+        Ok((writer, rows))
+    }
+
+    /// Appends one finished row and flushes it to disk before returning.
+    pub fn push(&mut self, row: &[f32]) -> Result<()> {
+        if row.len() != self.n_items {
+            return Err(IndexError::Format {
+                path: self.path.clone(),
+                message: format!("row of {} scores, expected {}", row.len(), self.n_items),
+            });
+        }
+        let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.file.write_all(&bytes).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+
+    /// Removes the partial file once R.safetensors is written.
+    pub fn finish(self) -> Result<()> {
+        drop(self.file);
+        std::fs::remove_file(&self.path).map_err(io(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp() -> (ModelStamp, ItemsStamp) {
+        (
+            ModelStamp {
+                name: "m".into(),
+                fingerprint: "aa".into(),
+            },
+            ItemsStamp {
+                source: "items.jsonl".into(),
+                count: 3,
+                fingerprint: "bb".into(),
+            },
+        )
+    }
+
+    fn manifest(complete: bool) -> Manifest {
+        let (model, items) = stamp();
+        Manifest {
+            format_version: FORMAT_VERSION,
+            model,
+            items,
+            k_q: 2,
+            n_items: 3,
+            dtype: StoreDtype::F16,
+            item_template: "{title} [SEP] {text}".into(),
+            pseudo_queries: false,
+            rows_done: if complete { 2 } else { 1 },
+            complete,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_mismatch_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        manifest(true).write(d).unwrap();
+        write_anchor_queries(
+            d,
+            &[
+                AnchorQuery {
+                    id: "q1".into(),
+                    text: "a".into(),
+                    pseudo: false,
+                },
+                AnchorQuery {
+                    id: "q2".into(),
+                    text: "b".into(),
+                    pseudo: false,
+                },
+            ],
+        )
+        .unwrap();
+        let r = Matrix::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.5, -6.25]).unwrap();
+        write_matrix(d, &r, StoreDtype::F16).unwrap();
+        let (model, items) = stamp();
+        let loaded = load(d, &model, &items).unwrap();
+        assert_eq!(loaded.cur.r().data(), r.data());
+        let other = ModelStamp {
+            name: "x".into(),
+            fingerprint: "cc".into(),
+        };
+        let err = load(d, &other, &items).err().unwrap().to_string();
+        assert!(
+            err.contains("model") && err.contains("aa") && err.contains("cc"),
+            "{err}"
+        );
+        let other_items = ItemsStamp {
+            count: 4,
+            ..items.clone()
+        };
+        let err = load(d, &model, &other_items).err().unwrap().to_string();
+        assert!(err.contains("different item list"), "{err}");
+    }
+
+    #[test]
+    fn incomplete_index_says_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        manifest(false).write(dir.path()).unwrap();
+        let (model, items) = stamp();
+        let err = load(dir.path(), &model, &items).err().unwrap().to_string();
+        assert!(err.contains("--resume") && err.contains("1 of 2"), "{err}");
+    }
+
+    #[test]
+    fn row_writer_resumes_and_drops_a_torn_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, rows) = RowWriter::open(dir.path(), 3).unwrap();
+        assert!(rows.is_empty());
+        w.push(&[1.0, 2.0, 3.0]).unwrap();
+        w.push(&[4.0, 5.0, 6.0]).unwrap();
+        drop(w);
+        // simulate a crash in the middle of the third row
+        let path = dir.path().join("rows.partial");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&7.0f32.to_le_bytes()).unwrap();
+        drop(f);
+        let (mut w, rows) = RowWriter::open(dir.path(), 3).unwrap();
+        assert_eq!(rows, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+        w.push(&[7.0, 8.0, 9.0]).unwrap();
+        drop(w);
+        let (_, rows) = RowWriter::open(dir.path(), 3).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(w_len(&path) == 36);
+    }
+
+    fn w_len(p: &Path) -> u64 {
+        std::fs::metadata(p).unwrap().len()
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        write_atomic(&p, b"{}").unwrap();
+        write_atomic(&p, b"{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,295 @@
+//! The BERT encoder, written for inference speed on CPU.
+//!
+//! A port of transformers' `modeling_bert.py` (BertEmbeddings, BertSelfAttention,
+//! BertSelfOutput, BertIntermediate, BertOutput) with three changes that keep the numbers
+//! but save time: Q, K and V are one fused matmul; the 1/sqrt(head_dim) scale is folded
+//! into the query weights at load; and the last layer can compute only the rows the head
+//! reads (the `[CLS]` row for classifier heads), since nothing else is ever looked at.
+
+use candle_core::{DType, Device, Tensor};
+
+use super::config::{BertConfig, HiddenAct};
+use super::weights::Weights;
+use super::ModelError;
+
+/// Which rows of the final hidden states the caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputRows {
+    /// Every position (special-token pooling reads arbitrary positions).
+    All,
+    /// Only position 0 (`[CLS]`): the last layer skips the other rows' queries and FFN.
+    FirstOnly,
+}
+
+/// A dense layer with its weight stored transposed ([in, out], contiguous), the layout the
+/// GEMM reads fastest for `x · W`.
+#[derive(Clone)]
+pub struct Dense {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Self, ModelError> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = w.get(&format!("{prefix}.bias"), &[out_dim])?;
+        Self::from_parts(&weight, bias)
+    }
+
+    pub fn from_parts(weight: &Tensor, bias: Tensor) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    /// `x` is [rows, in].
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(w: &Weights, prefix: &str, dim: usize, eps: f64) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: w.get(&format!("{prefix}.weight"), &[dim])?,
+            bias: w.get(&format!("{prefix}.bias"), &[dim])?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+struct Layer {
+    /// Fused [H, 3H] projection for Q|K|V, Q pre-scaled by 1/sqrt(head_dim).
+    qkv: Dense,
+    /// The same weights split, used by the last layer when only row 0 is needed.
+    q: Dense,
+    kv: Dense,
+    attn_out: Dense,
+    attn_ln: LayerNorm,
+    intermediate: Dense,
+    output: Dense,
+    out_ln: LayerNorm,
+}
+
+/// BERT embeddings + encoder stack.
+pub struct BertEncoder {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+    hidden_act: HiddenAct,
+    num_heads: usize,
+    head_dim: usize,
+    hidden: usize,
+}
+
+impl BertEncoder {
+    /// `w` must already be prefixed so that `embeddings.word_embeddings.weight` resolves.
+    pub fn load(w: &Weights, cfg: &BertConfig) -> Result<Self, ModelError> {
+        let h = cfg.hidden_size;
+        let word = w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
+        let position = w.get(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, h],
+        )?;
+        let token_type = w.get(
+            "embeddings.token_type_embeddings.weight",
+            &[cfg.type_vocab_size, h],
+        )?;
+        let emb_ln = LayerNorm::load(w, "embeddings.LayerNorm", h, cfg.layer_norm_eps)?;
+        let scale = 1.0 / (cfg.head_dim() as f64).sqrt();
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            let get = |name: &str, shape: &[usize]| w.get(&format!("{p}.{name}"), shape);
+            let qw = (get("attention.self.query.weight", &[h, h])? * scale)?;
+            let qb = (get("attention.self.query.bias", &[h])? * scale)?;
+            let kw = get("attention.self.key.weight", &[h, h])?;
+            let kb = get("attention.self.key.bias", &[h])?;
+            let vw = get("attention.self.value.weight", &[h, h])?;
+            let vb = get("attention.self.value.bias", &[h])?;
+            let qkv = Dense::from_parts(
+                &Tensor::cat(&[&qw, &kw, &vw], 0)?,
+                Tensor::cat(&[&qb, &kb, &vb], 0)?,
+            )?;
+            let q = Dense::from_parts(&qw, qb)?;
+            let kv =
+                Dense::from_parts(&Tensor::cat(&[&kw, &vw], 0)?, Tensor::cat(&[&kb, &vb], 0)?)?;
+            layers.push(Layer {
+                qkv,
+                q,
+                kv,
+                attn_out: Dense::load(w, &format!("{p}.attention.output.dense"), h, h)?,
+                attn_ln: LayerNorm::load(
+                    w,
+                    &format!("{p}.attention.output.LayerNorm"),
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
+                intermediate: Dense::load(
+                    w,
+                    &format!("{p}.intermediate.dense"),
+                    h,
+                    cfg.intermediate_size,
+                )?,
+                output: Dense::load(w, &format!("{p}.output.dense"), cfg.intermediate_size, h)?,
+                out_ln: LayerNorm::load(
+                    w,
+                    &format!("{p}.output.LayerNorm"),
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
+            });
+        }
+        Ok(Self {
+            word,
+            position,
+            token_type,
+            emb_ln,
+            layers,
+            hidden_act: cfg.hidden_act,
+            num_heads: cfg.num_attention_heads,
+            head_dim: cfg.head_dim(),
+            hidden: h,
+        })
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.position.dims()[0]
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// `input_ids`, `type_ids`: [B, L] u32; `mask`: [B, L] f32 with 1 for real tokens.
+    /// Returns [B, L, H] for `OutputRows::All`, [B, H] for `OutputRows::FirstOnly`.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+        rows: OutputRows,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l) = input_ids.dims2()?;
+        // modeling_bert.py BertEmbeddings.forward: word + token_type + position, LayerNorm.
+        let words = self.word.index_select(&input_ids.flatten_all()?, 0)?;
+        let types = self.token_type.index_select(&type_ids.flatten_all()?, 0)?;
+        let pos = self.position.narrow(0, 0, l)?;
+        let x = (words + types)?
+            .reshape((b, l, self.hidden))?
+            .broadcast_add(&pos)?;
+        let mut x = self.emb_ln.forward(&x)?.reshape((b * l, self.hidden))?;
+
+        // get_extended_attention_mask: (1 - mask) * finfo.min, broadcast over heads and queries.
+        let bias = ((mask.ones_like()? - mask)? * f32::MIN as f64)?.reshape((b, 1, 1, l))?;
+
+        let n = self.layers.len();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let first_only = rows == OutputRows::FirstOnly && i + 1 == n;
+            x = self.layer_forward(layer, &x, &bias, b, l, first_only)?;
+        }
+        match rows {
+            OutputRows::All => x.reshape((b, l, self.hidden)),
+            OutputRows::FirstOnly => Ok(x),
+        }
+    }
+
+    /// `x`: [B*L, H]. Returns [B*L, H], or [B, H] when `first_only`.
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        bias: &Tensor,
+        b: usize,
+        l: usize,
+        first_only: bool,
+    ) -> candle_core::Result<Tensor> {
+        let (nh, hd, h) = (self.num_heads, self.head_dim, self.hidden);
+        // [3, B, nh, L, hd] in one copy, so q/k/v are contiguous views for the batched GEMMs.
+        let (q, k, v, residual, rows) = if first_only {
+            let x_first = x
+                .reshape((b, l, h))?
+                .narrow(1, 0, 1)?
+                .squeeze(1)?
+                .contiguous()?;
+            let q = layer
+                .q
+                .forward(&x_first)?
+                .reshape((b, 1, nh, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let kv = layer
+                .kv
+                .forward(x)?
+                .reshape((b, l, 2, nh, hd))?
+                .permute((2, 0, 3, 1, 4))?
+                .contiguous()?;
+            (q, kv.get(0)?, kv.get(1)?, x_first, 1)
+        } else {
+            let qkv = layer
+                .qkv
+                .forward(x)?
+                .reshape((b, l, 3, nh, hd))?
+                .permute((2, 0, 3, 1, 4))?
+                .contiguous()?;
+            (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?, x.clone(), l)
+        };
+        // BertSelfAttention: softmax(q·kᵀ/√d + mask)·v (the scale lives in q's weights).
+        let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * rows, h))?;
+        // BertSelfOutput: dense, residual, LayerNorm.
+        let attn = layer
+            .attn_ln
+            .forward(&(layer.attn_out.forward(&ctx)? + &residual)?)?;
+        // BertIntermediate + BertOutput.
+        let inter = layer.intermediate.forward(&attn)?;
+        let inter = match self.hidden_act {
+            HiddenAct::Gelu => inter.gelu_erf()?,
+            HiddenAct::GeluTanh => inter.gelu()?,
+            HiddenAct::Relu => inter.relu()?,
+        };
+        layer
+            .out_ln
+            .forward(&(layer.output.forward(&inter)? + attn)?)
+    }
+}
+
+/// Builds the [B, L] input tensors from row-major u32 ids, type ids and a 0/1 mask.
+pub fn batch_tensors(
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    mask: Vec<f32>,
+    b: usize,
+    l: usize,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let dev = Device::Cpu;
+    Ok((
+        Tensor::from_vec(ids, (b, l), &dev)?,
+        Tensor::from_vec(type_ids, (b, l), &dev)?,
+        Tensor::from_vec(mask, (b, l), &dev)?.to_dtype(DType::F32)?,
+    ))
+}

@@ -1,0 +1,417 @@
+//! The cross-encoder: configuration, weights, pair tokenization, BERT encoder, scoring
+//! heads and batched scoring. Everything the CLI, the engine and the index share.
+
+pub mod bert;
+pub mod config;
+pub mod heads;
+pub mod hub;
+pub mod scoring;
+pub mod tokenize;
+pub mod weights;
+pub mod zeshel;
+
+use std::path::{Path, PathBuf};
+
+pub use config::{Activation, BertConfig, Pooling};
+pub use scoring::{PairScore, ScoreOptions, ScoreProgress};
+pub use tokenize::{EncodedPair, PairEncoder, Truncation};
+
+use bert::{BertEncoder, Dense};
+use heads::{ClassifierHead, ScoreHead, SpecialTokenHead};
+use weights::Weights;
+
+/// Everything that can go wrong loading or running a model, naming the file or tensor.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Weights { path: PathBuf, message: String },
+    #[error("{}: missing tensor `{name}`", path.display())]
+    MissingTensor { path: PathBuf, name: String },
+    #[error("{}: tensor `{name}` has shape {found:?}, expected {expected:?}", path.display())]
+    TensorShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("{}: tokenizer: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("{message}")]
+    Input { message: String },
+    #[error("model `{id}`: {message}")]
+    Hub { id: String, message: String },
+    #[error("scoring was cancelled")]
+    Cancelled,
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// Where a model comes from, as a user names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A Hugging Face folder (config.json, tokenizer.json or vocab.txt, weights).
+    Folder(PathBuf),
+    /// A PyTorch-Lightning checkpoint of the reference code (iesl/anncur).
+    Checkpoint(PathBuf),
+    /// A hub id such as `cross-encoder/ms-marco-MiniLM-L-6-v2`, fetched into the hub cache.
+    Hub(String),
+}
+
+impl ModelSource {
+    /// A path that exists is a folder or checkpoint; `owner/name` that is not a path is a
+    /// hub id; anything else is an error that says which.
+    pub fn parse(spec: &str) -> Result<Self, ModelError> {
+        let path = PathBuf::from(spec);
+        if path.is_dir() {
+            return Ok(ModelSource::Folder(path));
+        }
+        if path.is_file() {
+            return match path.extension().and_then(|e| e.to_str()) {
+                Some("ckpt") | Some("pt") | Some("bin") => Ok(ModelSource::Checkpoint(path)),
+                _ => Err(ModelError::Config {
+                    path,
+                    message: "expected a model folder, a .ckpt checkpoint or a hub id".into(),
+                }),
+            };
+        }
+        let looks_like_hub_id = spec.split('/').count() == 2
+            && !spec.starts_with('.')
+            && !spec.starts_with('/')
+            && spec.split('/').all(|p| !p.is_empty());
+        if looks_like_hub_id {
+            Ok(ModelSource::Hub(spec.to_string()))
+        } else {
+            Err(ModelError::Io {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such model folder or checkpoint (and not an owner/name hub id)",
+                ),
+            })
+        }
+    }
+}
+
+/// Options for loading; `None` means "the model's own default".
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Maximum pair length in tokens (default: the model's limit, capped at 512).
+    pub max_length: Option<usize>,
+    /// For models with several labels, which output is the score (default: the last).
+    pub label: Option<usize>,
+    /// A tokenizer.json or vocab.txt to use instead of the model folder's (checkpoints).
+    pub tokenizer: Option<PathBuf>,
+    /// Overrides the pooling read from the config.
+    pub pooling: Option<Pooling>,
+}
+
+/// How query and item texts become one input row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputMode {
+    /// The tokenizer's pair encoding `[CLS] q [SEP] item [SEP]`.
+    Pair,
+    /// The reference code's fixed 128 + 128 packing for its zero-shot entity-linking models.
+    Zeshel,
+}
+
+/// What the UI and the CLI show about a loaded model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub source: String,
+    pub pooling: Pooling,
+    pub input_mode: InputMode,
+    pub activation: Activation,
+    pub num_labels: usize,
+    pub label: usize,
+    pub max_length: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub parameters: usize,
+    pub fingerprint: String,
+    pub item_template: String,
+    pub mention_markers: Option<[String; 2]>,
+    pub device: String,
+}
+
+/// A loaded cross-encoder. Immutable after load; scoring takes `&self`.
+pub struct CrossEncoder {
+    encoder: BertEncoder,
+    head: Box<dyn ScoreHead>,
+    tokens: PairEncoder,
+    info: ModelInfo,
+}
+
+/// The default item template when a model does not say: title and text joined by the
+/// separator token BERT already knows from pair training.
+pub const DEFAULT_ITEM_TEMPLATE: &str = "{title} [SEP] {text}";
+
+impl CrossEncoder {
+    /// Loads from a folder, a checkpoint or a hub id.
+    pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, ModelError> {
+        match ModelSource::parse(spec)? {
+            ModelSource::Folder(dir) => Self::load_folder(&dir, opts, spec),
+            ModelSource::Checkpoint(path) => zeshel::load_checkpoint(&path, opts),
+            ModelSource::Hub(id) => {
+                let dir = hub::fetch(&id)?;
+                Self::load_folder(&dir, opts, &id)
+            }
+        }
+    }
+
+    /// Loads a Hugging Face folder.
+    pub fn load_folder(dir: &Path, opts: &LoadOptions, name: &str) -> Result<Self, ModelError> {
+        let config_path = dir.join("config.json");
+        let cfg = BertConfig::from_file(&config_path)?;
+        let weights_path = ["model.safetensors", "pytorch_model.bin"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.exists())
+            .ok_or_else(|| ModelError::Weights {
+                path: dir.to_path_buf(),
+                message: "no model.safetensors or pytorch_model.bin in this folder".into(),
+            })?;
+        let weights = Weights::load(&weights_path, None, "")?;
+        // BertForSequenceClassification saves the encoder under "bert."; a bare BertModel
+        // (sentence-transformers) saves it at the top level.
+        let mut weights = weights;
+        if weights.has_any_with_prefix("bert.") {
+            weights.set_prefix("bert.");
+        }
+        let encoder = BertEncoder::load(&weights, &cfg)?;
+        let num_labels = cfg.num_labels();
+        let label = opts.label.unwrap_or(num_labels.saturating_sub(1));
+        if label >= num_labels {
+            return Err(ModelError::Config {
+                path: config_path,
+                message: format!("label {label} requested, but the model has {num_labels} labels"),
+            });
+        }
+        let h = cfg.hidden_size;
+        weights.set_prefix("");
+        let classifier_weights = &weights;
+        let has_pooler = classifier_weights.contains("bert.pooler.dense.weight")
+            || classifier_weights.contains("pooler.dense.weight");
+        let pooling = opts.pooling.or(cfg.relex_pooling).unwrap_or(if has_pooler {
+            Pooling::ClsPooler
+        } else {
+            Pooling::Cls
+        });
+        let pooler_prefix = if classifier_weights.contains("bert.pooler.dense.weight") {
+            "bert.pooler.dense"
+        } else {
+            "pooler.dense"
+        };
+        let max_length = opts
+            .max_length
+            .unwrap_or(cfg.max_position_embeddings.min(512))
+            .min(encoder.max_positions());
+        let mut tokens = PairEncoder::from_folder(dir, max_length, true)?;
+        let markers = cfg.relex_mention_markers.clone();
+        if let Some([a, b]) = &markers {
+            tokens.register_special_tokens(&[a, b, "[unused2]"])?;
+        }
+        let head: Box<dyn ScoreHead> = match pooling {
+            Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => {
+                let pooler = match pooling {
+                    Pooling::Cls => None,
+                    _ => Some(Dense::load(classifier_weights, pooler_prefix, h, h)?),
+                };
+                Box::new(ClassifierHead {
+                    pooler,
+                    classifier: Dense::load(classifier_weights, "classifier", h, num_labels)?,
+                    label,
+                })
+            }
+            Pooling::WEmbeds => {
+                let [a, b] = markers
+                    .clone()
+                    .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
+                Box::new(special_token_head(&tokens, &a, &b, "[unused2]")?)
+            }
+        };
+        let mut files: Vec<&Path> = vec![&config_path];
+        files.push(&weights_path);
+        let info = ModelInfo {
+            name: display_name(name),
+            source: dir.display().to_string(),
+            pooling,
+            input_mode: InputMode::Pair,
+            activation: cfg.activation(),
+            num_labels,
+            label,
+            max_length,
+            hidden_size: h,
+            layers: cfg.num_hidden_layers,
+            parameters: weights.parameter_count(),
+            fingerprint: weights::fingerprint_files(&files)?,
+            item_template: cfg
+                .relex_item_template
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ITEM_TEMPLATE.to_string()),
+            mention_markers: markers,
+            device: "cpu".into(),
+        };
+        Ok(Self {
+            encoder,
+            head,
+            tokens,
+            info,
+        })
+    }
+
+    pub(crate) fn from_parts(
+        encoder: BertEncoder,
+        head: Box<dyn ScoreHead>,
+        tokens: PairEncoder,
+        info: ModelInfo,
+    ) -> Self {
+        Self {
+            encoder,
+            head,
+            tokens,
+            info,
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn pair_encoder(&self) -> &PairEncoder {
+        &self.tokens
+    }
+
+    /// Turns a typed query into model text: a `[mention]` in square brackets becomes the
+    /// model's mention markers, when the model has them. Text without brackets (or a
+    /// model without markers) passes through unchanged.
+    pub fn prepare_query(&self, query: &str) -> String {
+        match &self.info.mention_markers {
+            Some([start, end]) => mark_mention(query, start, end),
+            None => query.to_string(),
+        }
+    }
+}
+
+pub(crate) fn special_token_head(
+    tokens: &PairEncoder,
+    start: &str,
+    end: &str,
+    item: &str,
+) -> Result<SpecialTokenHead, ModelError> {
+    let id = |t: &str| {
+        tokens.token_to_id(t).ok_or_else(|| ModelError::Input {
+            message: format!("w_embeds pooling needs the token {t}, which the vocabulary lacks"),
+        })
+    };
+    Ok(SpecialTokenHead {
+        mention_start: id(start)?,
+        mention_end: id(end)?,
+        item_marker: id(item)?,
+    })
+}
+
+fn display_name(spec: &str) -> String {
+    let trimmed = spec.trim_end_matches('/');
+    trimmed
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(trimmed)
+        .to_string()
+}
+
+/// `the [dog] barked` → `the [unused0] dog [unused1] barked`. Only the first bracketed
+/// span that is not already a special token (`[SEP]`, `[unused3]`, …) is marked.
+pub fn mark_mention(query: &str, start: &str, end: &str) -> String {
+    if query.contains(start) {
+        return query.to_string();
+    }
+    let mut search_from = 0;
+    while let Some(open_rel) = query[search_from..].find('[') {
+        let open = search_from + open_rel;
+        let Some(close_rel) = query[open + 1..].find(']') else {
+            break;
+        };
+        let close = open + 1 + close_rel;
+        let inner = &query[open + 1..close];
+        let is_special = inner.chars().all(|c| c.is_ascii_alphanumeric())
+            && (inner.chars().all(|c| c.is_ascii_uppercase()) || inner.starts_with("unused"));
+        if !is_special && !inner.trim().is_empty() {
+            return format!(
+                "{}{start} {} {end}{}",
+                spaced_end(&query[..open]),
+                inner.trim(),
+                spaced_start(&query[close + 1..])
+            );
+        }
+        search_from = close + 1;
+    }
+    query.to_string()
+}
+
+fn spaced_end(s: &str) -> String {
+    if s.is_empty() || s.ends_with(' ') {
+        s.to_string()
+    } else {
+        format!("{s} ")
+    }
+}
+
+fn spaced_start(s: &str) -> String {
+    if s.is_empty() || s.starts_with(' ') {
+        s.to_string()
+    } else {
+        format!(" {s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brackets_become_markers() {
+        assert_eq!(
+            mark_mention("the [dog] barked", "[unused0]", "[unused1]"),
+            "the [unused0] dog [unused1] barked"
+        );
+        assert_eq!(
+            mark_mention("[bank], river", "[unused0]", "[unused1]"),
+            "[unused0] bank [unused1] , river"
+        );
+        // special tokens and already-marked text are left alone
+        assert_eq!(
+            mark_mention("a [SEP] b", "[unused0]", "[unused1]"),
+            "a [SEP] b"
+        );
+        assert_eq!(
+            mark_mention("a [unused0] b [unused1]", "[unused0]", "[unused1]"),
+            "a [unused0] b [unused1]"
+        );
+        assert_eq!(
+            mark_mention("no marks", "[unused0]", "[unused1]"),
+            "no marks"
+        );
+    }
+
+    #[test]
+    fn hub_ids_and_missing_paths_are_told_apart() {
+        assert_eq!(
+            ModelSource::parse("cross-encoder/ms-marco-MiniLM-L-6-v2").unwrap(),
+            ModelSource::Hub("cross-encoder/ms-marco-MiniLM-L-6-v2".into())
+        );
+        let err = ModelSource::parse("./nope/missing")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope/missing"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Batched scoring: pairs sorted by length, padded per batch (dynamic padding) under a
+//! token budget, scored batch by batch with progress, streaming and cancellation.
+
+use std::ops::ControlFlow;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::bert::{batch_tensors, OutputRows};
+use super::tokenize::{EncodedPair, Truncation};
+use super::{CrossEncoder, InputMode, ModelError};
+
+/// One scored pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairScore {
+    /// The raw logit: the ranked quantity.
+    pub logit: f32,
+    /// The model's activation of the logit (e.g. sigmoid), in f64, for display.
+    pub activation: f64,
+    /// Tokens the model attended to.
+    pub tokens: usize,
+    pub truncation: Truncation,
+}
+
+/// Batching knobs. The defaults keep a batch's padded size near 8k tokens, where the
+/// GEMMs are large enough to run at full speed and the attention scores stay in cache.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreOptions {
+    /// Upper bound on batch_size × longest pair in the batch.
+    pub max_batch_tokens: usize,
+    /// Upper bound on pairs per batch.
+    pub max_batch_size: usize,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        Self {
+            max_batch_tokens: 8192,
+            max_batch_size: 128,
+        }
+    }
+}
+
+/// Reported after each batch.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+impl CrossEncoder {
+    /// Tokenizes `query` against every item (items in parallel), with the query's
+    /// mention brackets turned into markers first.
+    pub fn encode(&self, query: &str, items: &[&str]) -> Result<Vec<EncodedPair>, ModelError> {
+        let query = self.prepare_query(query);
+        match self.info.input_mode {
+            InputMode::Pair => {
+                let q = self.tokens.encode_query(&query)?;
+                items
+                    .par_iter()
+                    .map(|item| self.tokens.encode_pair(&q, item))
+                    .collect()
+            }
+            InputMode::Zeshel => {
+                let q = super::zeshel::encode_context(&self.tokens, &query)?;
+                items
+                    .par_iter()
+                    .map(|item| super::zeshel::encode_pair(&self.tokens, &q, item))
+                    .collect()
+            }
+        }
+    }
+
+    /// Tokenizes independent (query, item) pairs, in parallel.
+    pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<EncodedPair>, ModelError> {
+        pairs
+            .par_iter()
+            .map(|(q, item)| Ok(self.encode(q, &[item])?.remove(0)))
+            .collect()
+    }
+
+    /// Scores `query` against `items`, returning one score per item in input order.
+    pub fn score(
+        &self,
+        query: &str,
+        items: &[&str],
+        opts: &ScoreOptions,
+    ) -> Result<Vec<PairScore>, ModelError> {
+        let pairs = self.encode(query, items)?;
+        let mut out = vec![None; pairs.len()];
+        self.score_encoded(&pairs, opts, &mut |batch, _| {
+            for &(i, s) in batch {
+                out[i] = Some(s);
+            }
+            ControlFlow::Continue(())
+        })?;
+        out.into_iter()
+            .map(|s| {
+                s.ok_or_else(|| ModelError::Input {
+                    message: "internal: a pair was not scored".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Scores encoded pairs batch by batch, longest first. After each batch `on_batch`
+    /// receives `(input index, score)` pairs and the progress; returning `Break` stops
+    /// with `ModelError::Cancelled` (already delivered batches stay delivered).
+    pub fn score_encoded(
+        &self,
+        pairs: &[EncodedPair],
+        opts: &ScoreOptions,
+        on_batch: &mut dyn FnMut(&[(usize, PairScore)], ScoreProgress) -> ControlFlow<()>,
+    ) -> Result<(), ModelError> {
+        let batches = plan_batches(pairs, opts);
+        let total = pairs.len();
+        let mut done = 0;
+        for batch in batches {
+            let scores = self.score_batch(pairs, &batch)?;
+            done += batch.len();
+            let delivered: Vec<(usize, PairScore)> = batch.iter().copied().zip(scores).collect();
+            if on_batch(&delivered, ScoreProgress { done, total }).is_break() {
+                return Err(ModelError::Cancelled);
+            }
+        }
+        Ok(())
+    }
+
+    /// One forward pass over the pairs at `indices`, padded to the longest of them.
+    fn score_batch(
+        &self,
+        pairs: &[EncodedPair],
+        indices: &[usize],
+    ) -> Result<Vec<PairScore>, ModelError> {
+        let b = indices.len();
+        let l = indices
+            .iter()
+            .map(|&i| padded_len(&pairs[i]))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let pad = self.tokens.pad_id();
+        let mut ids = Vec::with_capacity(b * l);
+        let mut types = Vec::with_capacity(b * l);
+        let mut mask = Vec::with_capacity(b * l);
+        for &i in indices {
+            let p = &pairs[i];
+            let n = padded_len(p);
+            ids.extend_from_slice(&p.ids[..n]);
+            ids.extend(std::iter::repeat_n(pad, l - n));
+            types.extend_from_slice(&p.type_ids[..n]);
+            types.extend(std::iter::repeat_n(0, l - n));
+            mask.extend(p.attention[..n].iter().map(|&a| a as f32));
+            mask.extend(std::iter::repeat_n(0.0, l - n));
+        }
+        let id_rows: Vec<&[u32]> = ids.chunks(l).collect();
+        let (ids_t, types_t, mask_t) = batch_tensors(ids.clone(), types, mask, b, l)?;
+        let rows = self.head.rows();
+        let hidden = self.encoder.forward(&ids_t, &types_t, &mask_t, rows)?;
+        let logits = self.head.scores(&hidden, &id_rows)?;
+        debug_assert!(rows == OutputRows::All || hidden.dims().len() == 2);
+        Ok(indices
+            .iter()
+            .zip(logits)
+            .map(|(&i, logit)| PairScore {
+                logit,
+                activation: self.info.activation.apply(logit),
+                tokens: pairs[i].token_count(),
+                truncation: pairs[i].truncation,
+            })
+            .collect())
+    }
+}
+
+/// Length that must be fed: trailing pads (zeshel packing) are dropped, since nothing
+/// after the last attended token can change the attended tokens' outputs.
+fn padded_len(p: &EncodedPair) -> usize {
+    p.attention
+        .iter()
+        .rposition(|&a| a == 1)
+        .map_or(0, |i| i + 1)
+}
+
+/// Groups pair indices into batches: sorted by length (longest first, so the first batch
+/// shows the worst-case memory at once), each batch bounded by the token budget.
+pub fn plan_batches(pairs: &[EncodedPair], opts: &ScoreOptions) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(padded_len(&pairs[i])));
+    let mut batches = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut current_len = 0;
+    for i in order {
+        let len = padded_len(&pairs[i]).max(1);
+        let longest = current_len.max(len);
+        let fits = current.len() < opts.max_batch_size.max(1)
+            && (current.len() + 1) * longest <= opts.max_batch_tokens.max(len);
+        if !fits && !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+            current_len = 0;
+        }
+        current_len = current_len.max(len);
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(len: usize) -> EncodedPair {
+        EncodedPair {
+            ids: vec![1; len],
+            type_ids: vec![0; len],
+            attention: vec![1; len],
+            truncation: Truncation::default(),
+        }
+    }
+
+    #[test]
+    fn batches_respect_budget_and_cover_every_pair_once() {
+        let pairs: Vec<EncodedPair> = [5, 300, 17, 17, 64, 1, 300, 90]
+            .iter()
+            .map(|&n| pair(n))
+            .collect();
+        let opts = ScoreOptions {
+            max_batch_tokens: 400,
+            max_batch_size: 3,
+        };
+        let batches = plan_batches(&pairs, &opts);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..pairs.len()).collect::<Vec<_>>());
+        for b in &batches {
+            let longest = b.iter().map(|&i| pairs[i].ids.len()).max().unwrap();
+            assert!(b.len() <= 3);
+            assert!(b.len() == 1 || b.len() * longest <= 400, "{b:?}");
+        }
+        // longest first
+        assert_eq!(pairs[batches[0][0]].ids.len(), 300);
+    }
+
+    #[test]
+    fn trailing_pads_are_not_fed() {
+        let mut p = pair(10);
+        p.attention[6..].fill(0);
+        p.attention[2] = 0;
+        assert_eq!(padded_len(&p), 6);
+    }
+}

@@ -1,0 +1,854 @@
+//! The reference code's (iesl/anncur) zero-shot entity-linking cross-encoders:
+//! PyTorch-Lightning checkpoints and their fixed 128 + 128 input packing.
+//!
+//! # Checkpoints
+//!
+//! `CrossEncoderWrapper` (a LightningModule) saves `{"state_dict": …, "optimizer_states": …,
+//! "hyper_parameters": {"config": utils.config.Config}, …}`. Only the tensors under
+//! `model.encoder.` are read (`model.encoder.bert_model.*`, a BERT, and for the default
+//! cross-encoder `model.encoder.additional_linear.*`, a `Linear(hidden, 1)`); pickles are
+//! parsed by candle's reader, never executed. There is no config.json: the BERT sizes come
+//! from tensor shapes (vocabulary, hidden, layers by counting `encoder.layer.N`, intermediate,
+//! positions, token types), with 64-wide heads, exact gelu and eps 1e-12, unless a
+//! `config.json` (or the reference's `model.config`) sits next to the checkpoint, which then
+//! supplies the config (checked against the tensors).
+//!
+//! The scoring head follows `models/crossencoder.py`:
+//! * `cross_enc_type == "w_embeds"` (`CrossBertWEmbedsWrapper`): score =
+//!   ⟨(h[`[unused0]`] + h[`[unused1]`]) / 2, h[`[unused2]`]⟩ over the last hidden states.
+//! * otherwise (`CrossBertWrapper`, a `BertWrapper` with `add_linear_layer`):
+//!   `pooling_type == "cls_w_lin"` → BERT pooler (dense + tanh on `[CLS]`) → `additional_linear`;
+//!   `"cls"` → raw `[CLS]` state → `additional_linear`. Other poolings (mean, max, lse) are
+//!   refused.
+//!
+//! The choice is read from the checkpoint's `hyper_parameters` (`cross_enc_type`,
+//! `pooling_type`) when candle's pickle reader can parse them; otherwise an
+//! `additional_linear` tensor means cls_w_lin, a file name starting `cls_` means cls_w_lin
+//! too (so a missing `additional_linear` is reported), and anything else is w_embeds.
+//! `LoadOptions::pooling` overrides all of this (`cls+pooler` is taken as cls_w_lin).
+//!
+//! # Packing (`utils/data_process.py`)
+//!
+//! Query side (`get_context_representation`, max_input_len 128): the query text relex passes
+//! carries the literal markers, `left [unused0] mention [unused1] right`. The three parts are
+//! lower-cased (as `load_mentions` does), WordPiece-tokenized separately, and packed as
+//! `[CLS] left[-left_quota:] [unused0] mention [unused1] right[:right_quota] [SEP]`, cut to 128
+//! and padded with 0 — including the reference's Python slicing quirks: a `left_quota` of 0
+//! keeps the *whole* left context (`x[-0:]`), negative quotas slice from the other end, and
+//! the final `[:128]` may then cut the mention and `[SEP]`.
+//! * A query without markers is all mention (empty contexts).
+//! * A mention that is empty after trimming gets no markers (the reference adds them only
+//!   for a non-empty mention), so a w_embeds model cannot score it.
+//! * `[unused1]` without a preceding `[unused0]`, or `[unused0]` without a following
+//!   `[unused1]`, is an input error.
+//!
+//! Item side (`get_candidate_representation`, max_label_len 128): the item text is
+//! `title [unused2] description`, split at the first `[unused2]`; an item without the marker
+//! has an empty title (so it packs as `[unused2] description`). `title [unused2] description`
+//! is cut to 126 pieces and followed by `[SEP]`; the cross-encoder drops the candidate's
+//! leading `[CLS]` (`create_input_label_pair`), so the item starts at position 128 and the
+//! row is 255 ids long. As in `to_cross_bert_input`: token type 1 only on non-pad item
+//! tokens (position ≥ 128 and id > 0), attention 0 on every pad id, including the pads
+//! between the query and the item.
+//!
+//! Markers are found by splitting the raw text, not registered as tokenizer tokens: as in
+//! the reference, where markers are inserted after WordPiece, a `[unused0]` typed inside a
+//! description is tokenized as ordinary text.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use candle_core::pickle::{Object, Stack};
+
+use super::bert::{BertEncoder, Dense};
+use super::config::BertConfig;
+use super::heads::{ClassifierHead, ScoreHead};
+use super::tokenize::{EncodedPair, PairEncoder, Truncation};
+use super::weights::{self, Weights};
+use super::{
+    special_token_head, Activation, CrossEncoder, InputMode, LoadOptions, ModelError, ModelInfo,
+    Pooling,
+};
+
+/// `max_input_len` of the reference's zeshel configs: the query side, padded.
+pub const MAX_INPUT_LEN: usize = 128;
+/// `max_label_len`: the item side, of which the leading `[CLS]` is dropped.
+pub const MAX_LABEL_LEN: usize = 128;
+/// Length of one packed row.
+pub const PACKED_LEN: usize = MAX_INPUT_LEN + MAX_LABEL_LEN - 1;
+/// `models/params.py`: ENT_START_TAG, ENT_END_TAG, ENT_TITLE_TAG.
+pub const ENT_START_TAG: &str = "[unused0]";
+pub const ENT_END_TAG: &str = "[unused1]";
+pub const ENT_TITLE_TAG: &str = "[unused2]";
+/// How relex joins an item's title and text for these models.
+pub const ITEM_TEMPLATE: &str = "{title} [unused2] {text}";
+
+const STATE_PREFIX: &str = "model.encoder.";
+const BERT_PREFIX: &str = "model.encoder.bert_model.";
+const LINEAR_PREFIX: &str = "model.encoder.additional_linear";
+/// The packing trims contexts itself (keeping the *end* of the left context), so the
+/// tokenizer must never truncate.
+const NO_TRUNCATION: usize = 1 << 24;
+
+/// Token ids the packing inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpecialIds {
+    cls: u32,
+    sep: u32,
+    pad: u32,
+    start: u32,
+    end: u32,
+    title: u32,
+}
+
+impl SpecialIds {
+    fn of(tokens: &PairEncoder) -> Result<Self, ModelError> {
+        let id = |t: &str| {
+            tokens.token_to_id(t).ok_or_else(|| ModelError::Input {
+                message: format!(
+                    "the zeshel packing needs the token {t}, which the tokenizer's vocabulary lacks \
+                     (the reference models use bert-base-uncased's)"
+                ),
+            })
+        };
+        Ok(Self {
+            cls: id("[CLS]")?,
+            sep: id("[SEP]")?,
+            pad: tokens.pad_id(),
+            start: id(ENT_START_TAG)?,
+            end: id(ENT_END_TAG)?,
+            title: id(ENT_TITLE_TAG)?,
+        })
+    }
+}
+
+/// A query side packed once per query: `MAX_INPUT_LEN` ids, padded with 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZeshelContext {
+    pub ids: Vec<u32>,
+    /// Query pieces (context, mention or markers) the 128-token window dropped.
+    pub query_tokens_cut: usize,
+    special: SpecialIds,
+}
+
+/// Loads a reference checkpoint (see the module docs).
+pub fn load_checkpoint(path: &Path, opts: &LoadOptions) -> Result<CrossEncoder, ModelError> {
+    let mut weights = Weights::load(path, Some("state_dict"), STATE_PREFIX)?;
+    let dir = parent_dir(path);
+    let side_config = ["config.json", "model.config"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file());
+    let cfg = infer_config(&weights, path, side_config.as_deref())?;
+    weights.set_prefix(BERT_PREFIX);
+    let encoder = BertEncoder::load(&weights, &cfg)?;
+    weights.set_prefix("");
+    if encoder.max_positions() < PACKED_LEN {
+        return Err(ModelError::Config {
+            path: path.to_path_buf(),
+            message: format!(
+                "the model has {} positions; the zeshel packing needs {PACKED_LEN}",
+                encoder.max_positions()
+            ),
+        });
+    }
+
+    let hparams = read_hyper_parameters(path);
+    if let Some(hp) = &hparams {
+        for (key, value, want) in [
+            ("max_input_len", hp.max_input_len, MAX_INPUT_LEN),
+            ("max_label_len", hp.max_label_len, MAX_LABEL_LEN),
+        ] {
+            if let Some(v) = value {
+                if v != want as i64 {
+                    return Err(ModelError::Config {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "hyper_parameters say {key} = {v}; relex packs the reference's {want}"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let has_linear = weights.has_any_with_prefix(&format!("{LINEAR_PREFIX}."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let pooling = choose_pooling(opts.pooling, hparams.as_ref(), has_linear, &file_name).map_err(
+        |message| ModelError::Config {
+            path: path.to_path_buf(),
+            message,
+        },
+    )?;
+
+    let tokens = load_tokenizer(path, opts)?;
+    let tok_vocab = tokens.tokenizer().get_vocab_size(true);
+    if tok_vocab > cfg.vocab_size {
+        return Err(ModelError::Config {
+            path: path.to_path_buf(),
+            message: format!(
+                "the tokenizer has {tok_vocab} tokens but the model's vocabulary only {}: \
+                 wrong tokenizer? (the reference models use bert-base-uncased's)",
+                cfg.vocab_size
+            ),
+        });
+    }
+    SpecialIds::of(&tokens)?;
+
+    let h = cfg.hidden_size;
+    let (head, num_labels, label): (Box<dyn ScoreHead>, usize, usize) = match pooling {
+        Pooling::WEmbeds => {
+            let head = special_token_head(&tokens, ENT_START_TAG, ENT_END_TAG, ENT_TITLE_TAG)?;
+            (Box::new(head), 1, 0)
+        }
+        Pooling::ClsWLin | Pooling::ClsPooler | Pooling::Cls => {
+            let lin = tensor_dims(&weights, &format!("{LINEAR_PREFIX}.weight"))?;
+            let n_out = lin.first().copied().unwrap_or(0).max(1);
+            let label = opts.label.unwrap_or(n_out - 1);
+            if label >= n_out {
+                return Err(ModelError::Config {
+                    path: path.to_path_buf(),
+                    message: format!("label {label} requested, but the model has {n_out} outputs"),
+                });
+            }
+            let pooler = match pooling {
+                Pooling::Cls => None,
+                _ => Some(Dense::load(
+                    &weights,
+                    &format!("{BERT_PREFIX}pooler.dense"),
+                    h,
+                    h,
+                )?),
+            };
+            let head = ClassifierHead {
+                pooler,
+                classifier: Dense::load(&weights, LINEAR_PREFIX, h, n_out)?,
+                label,
+            };
+            (Box::new(head), n_out, label)
+        }
+    };
+    let pooling = match pooling {
+        Pooling::ClsPooler => Pooling::ClsWLin,
+        p => p,
+    };
+    // The reference ranks by the raw score; a model trained with binary cross-entropy
+    // ("bce") reads as a probability through a sigmoid.
+    let activation = match hparams.as_ref().and_then(|h| h.loss_type.as_deref()) {
+        Some("bce") => Activation::Sigmoid,
+        _ => Activation::Identity,
+    };
+    let info = ModelInfo {
+        name: file_name,
+        source: path.display().to_string(),
+        pooling,
+        input_mode: InputMode::Zeshel,
+        activation,
+        num_labels,
+        label,
+        max_length: PACKED_LEN,
+        hidden_size: h,
+        layers: cfg.num_hidden_layers,
+        parameters: weights.parameter_count(),
+        fingerprint: weights::fingerprint_files(&[path])?,
+        item_template: ITEM_TEMPLATE.to_string(),
+        mention_markers: Some([ENT_START_TAG.to_string(), ENT_END_TAG.to_string()]),
+        device: "cpu".into(),
+    };
+    Ok(CrossEncoder::from_parts(encoder, head, tokens, info))
+}
+
+/// Packs the query side once (see the module docs for the query format).
+pub fn encode_context(tokens: &PairEncoder, query: &str) -> Result<ZeshelContext, ModelError> {
+    let special = SpecialIds::of(tokens)?;
+    let (left, mention, right) = split_query(query)?;
+    // utils/data_process.py load_mentions: "LOWERCASE EVERYTHING !"
+    let mention = mention.trim().to_lowercase();
+    let mut mention_ids = Vec::new();
+    if !mention.is_empty() {
+        mention_ids.push(special.start);
+        mention_ids.extend(wordpieces(tokens, &mention)?);
+        mention_ids.push(special.end);
+    }
+    let left = wordpieces(tokens, &left.to_lowercase())?;
+    let right = wordpieces(tokens, &right.to_lowercase())?;
+    let (ids, query_tokens_cut) = pack_context(
+        &left,
+        &mention_ids,
+        &right,
+        special.cls,
+        special.sep,
+        MAX_INPUT_LEN,
+    );
+    Ok(ZeshelContext {
+        ids,
+        query_tokens_cut,
+        special,
+    })
+}
+
+/// Appends one item (`title [unused2] description`) to a packed query side.
+pub fn encode_pair(
+    tokens: &PairEncoder,
+    ctx: &ZeshelContext,
+    item: &str,
+) -> Result<EncodedPair, ModelError> {
+    let sp = ctx.special;
+    let (title, description) = split_item(item);
+    // get_candidate_representation: title + [title_tag] + description, cut to max - 2.
+    let mut cand = wordpieces(tokens, title)?;
+    cand.push(sp.title);
+    cand.extend(wordpieces(tokens, description)?);
+    let full = cand.len();
+    cand.truncate(MAX_LABEL_LEN - 2);
+    let item_tokens_cut = full - cand.len();
+
+    // create_input_label_pair: context ids + candidate ids without their [CLS].
+    let mut ids = Vec::with_capacity(PACKED_LEN);
+    ids.extend_from_slice(&ctx.ids);
+    ids.extend_from_slice(&cand);
+    ids.push(sp.sep);
+    ids.resize(PACKED_LEN, 0);
+    // to_cross_bert_input(first_segment_end = max_input_len)
+    let type_ids = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| u32::from(i >= MAX_INPUT_LEN && id > 0))
+        .collect();
+    let attention = ids.iter().map(|&id| u8::from(id != sp.pad)).collect();
+    Ok(EncodedPair {
+        ids,
+        type_ids,
+        attention,
+        truncation: Truncation {
+            query_tokens_cut: ctx.query_tokens_cut,
+            item_tokens_cut,
+        },
+    })
+}
+
+/// `left [unused0] mention [unused1] right` → the three parts; no markers → all mention.
+fn split_query(query: &str) -> Result<(&str, &str, &str), ModelError> {
+    match query.find(ENT_START_TAG) {
+        None => {
+            if query.contains(ENT_END_TAG) {
+                return Err(ModelError::Input {
+                    message: format!(
+                        "the query has the mention end marker {ENT_END_TAG} without a start marker {ENT_START_TAG}"
+                    ),
+                });
+            }
+            Ok(("", query, ""))
+        }
+        Some(s) => {
+            let rest = &query[s + ENT_START_TAG.len()..];
+            let e = rest.find(ENT_END_TAG).ok_or_else(|| ModelError::Input {
+                message: format!(
+                    "the query has the mention start marker {ENT_START_TAG} but no end marker {ENT_END_TAG} after it"
+                ),
+            })?;
+            Ok((&query[..s], &rest[..e], &rest[e + ENT_END_TAG.len()..]))
+        }
+    }
+}
+
+/// `title [unused2] description` → (title, description); no marker → empty title.
+fn split_item(item: &str) -> (&str, &str) {
+    match item.find(ENT_TITLE_TAG) {
+        Some(p) => (&item[..p], &item[p + ENT_TITLE_TAG.len()..]),
+        None => ("", item),
+    }
+}
+
+/// WordPiece ids of `text` without special tokens (`tokenizer.tokenize` + ids).
+fn wordpieces(tokens: &PairEncoder, text: &str) -> Result<Vec<u32>, ModelError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let enc = tokens
+        .tokenizer()
+        .encode_fast(text, false)
+        .map_err(|e| ModelError::Input {
+            message: format!("cannot tokenize `{text}`: {e}"),
+        })?;
+    Ok(enc.get_ids().to_vec())
+}
+
+/// Python's `a[start:end]` for a list.
+fn py_slice<T>(a: &[T], start: Option<isize>, end: Option<isize>) -> &[T] {
+    let n = a.len() as isize;
+    let norm = |i: isize| if i < 0 { (i + n).max(0) } else { i.min(n) };
+    let s = start.map_or(0, norm);
+    let e = end.map_or(n, norm);
+    if s >= e {
+        &[]
+    } else {
+        &a[s as usize..e as usize]
+    }
+}
+
+/// `get_context_representation` from WordPiece ids (`mention` already holds its markers):
+/// returns the `max_len` ids (padded with 0) and how many pieces were cut.
+fn pack_context(
+    left: &[u32],
+    mention: &[u32],
+    right: &[u32],
+    cls: u32,
+    sep: u32,
+    max_len: usize,
+) -> (Vec<u32>, usize) {
+    let max = max_len as isize;
+    let m = mention.len() as isize;
+    // Python's // floors; div_euclid by a positive divisor does too.
+    let mut left_quota = (max - m).div_euclid(2) - 1;
+    let mut right_quota = max - m - left_quota - 2;
+    let (left_add, right_add) = (left.len() as isize, right.len() as isize);
+    if left_add <= left_quota {
+        if right_add > right_quota {
+            right_quota += left_quota - left_add;
+        }
+    } else if right_add <= right_quota {
+        left_quota += right_quota - right_add;
+    }
+    let mut ids = Vec::with_capacity(left.len() + mention.len() + right.len() + 2);
+    ids.push(cls);
+    // context_left[-left_quota:] + mention_tokens + context_right[:right_quota]
+    ids.extend_from_slice(py_slice(left, Some(-left_quota), None));
+    ids.extend_from_slice(mention);
+    ids.extend_from_slice(py_slice(right, None, Some(right_quota)));
+    ids.push(sep);
+    let full = left.len() + mention.len() + right.len() + 2;
+    ids.truncate(max_len);
+    let cut = full - ids.len();
+    ids.resize(max_len, 0);
+    (ids, cut)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The tokenizer named by `--tokenizer`, else a tokenizer.json / vocab.txt beside the file.
+fn load_tokenizer(ckpt: &Path, opts: &LoadOptions) -> Result<PairEncoder, ModelError> {
+    if let Some(p) = &opts.tokenizer {
+        return PairEncoder::from_file(p, NO_TRUNCATION);
+    }
+    let dir = parent_dir(ckpt);
+    for f in ["tokenizer.json", "vocab.txt"] {
+        let p = dir.join(f);
+        if p.is_file() {
+            return PairEncoder::from_file(&p, NO_TRUNCATION);
+        }
+    }
+    Err(ModelError::Tokenizer {
+        path: ckpt.to_path_buf(),
+        message: format!(
+            "a checkpoint carries no tokenizer and there is no tokenizer.json or vocab.txt in {}; \
+             pass --tokenizer with a tokenizer.json or vocab.txt (bert-base-uncased's for the \
+             reference models)",
+            dir.display()
+        ),
+    })
+}
+
+/// The shape of a tensor (`w` with an empty prefix), or the missing-tensor error.
+fn tensor_dims(w: &Weights, name: &str) -> Result<Vec<usize>, ModelError> {
+    match w.get(name, &[]) {
+        Ok(t) => Ok(t.dims().to_vec()),
+        Err(ModelError::TensorShape { found, .. }) => Ok(found),
+        Err(e) => Err(e),
+    }
+}
+
+/// The BERT config from tensor shapes, or from `side` (a config.json beside the checkpoint)
+/// checked against them.
+fn infer_config(w: &Weights, ckpt: &Path, side: Option<&Path>) -> Result<BertConfig, ModelError> {
+    let dims = |name: &str| tensor_dims(w, &format!("{BERT_PREFIX}{name}"));
+    let word = dims("embeddings.word_embeddings.weight")?;
+    let bad = |message: String| ModelError::Config {
+        path: ckpt.to_path_buf(),
+        message,
+    };
+    let &[vocab, hidden] = word.as_slice() else {
+        return Err(bad(format!(
+            "`{BERT_PREFIX}embeddings.word_embeddings.weight` has shape {word:?}, expected 2-D"
+        )));
+    };
+    let first = |v: Vec<usize>| v.first().copied().unwrap_or(0);
+    let positions = first(dims("embeddings.position_embeddings.weight")?);
+    let types = first(dims("embeddings.token_type_embeddings.weight")?);
+    let layers = (0..)
+        .take_while(|i| w.has_any_with_prefix(&format!("{BERT_PREFIX}encoder.layer.{i}.")))
+        .count();
+    if layers == 0 {
+        return Err(bad(format!("no `{BERT_PREFIX}encoder.layer.N` tensors")));
+    }
+    let intermediate = first(dims("encoder.layer.0.intermediate.dense.weight")?);
+    if let Some(side) = side {
+        let cfg = BertConfig::from_file(side)?;
+        let checks = [
+            ("vocab_size", cfg.vocab_size, vocab),
+            ("hidden_size", cfg.hidden_size, hidden),
+            ("num_hidden_layers", cfg.num_hidden_layers, layers),
+            ("intermediate_size", cfg.intermediate_size, intermediate),
+            (
+                "max_position_embeddings",
+                cfg.max_position_embeddings,
+                positions,
+            ),
+            ("type_vocab_size", cfg.type_vocab_size, types),
+        ];
+        for (key, said, found) in checks {
+            if said != found {
+                return Err(ModelError::Config {
+                    path: side.to_path_buf(),
+                    message: format!(
+                        "{key} is {said}, but the checkpoint {} has {found}",
+                        ckpt.display()
+                    ),
+                });
+            }
+        }
+        return Ok(cfg);
+    }
+    if hidden == 0 || hidden % 64 != 0 {
+        return Err(bad(format!(
+            "hidden size {hidden} is not a multiple of 64, so the number of attention heads \
+             cannot be inferred; put a config.json with num_attention_heads next to the checkpoint"
+        )));
+    }
+    let json = serde_json::json!({
+        "model_type": "bert",
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": hidden / 64,
+        "intermediate_size": intermediate,
+        "hidden_act": "gelu",
+        "max_position_embeddings": positions,
+        "type_vocab_size": types,
+        "layer_norm_eps": 1e-12,
+    });
+    BertConfig::from_json(&json.to_string(), ckpt)
+}
+
+/// The few reference-config values relex reads from `hyper_parameters`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct RefHyperParams {
+    cross_enc_type: Option<String>,
+    pooling_type: Option<String>,
+    loss_type: Option<String>,
+    max_input_len: Option<i64>,
+    max_label_len: Option<i64>,
+}
+
+/// Best effort: `hyper_parameters` of a Lightning checkpoint, parsed (never executed) with
+/// candle's pickle reader. `None` when absent or unreadable.
+fn read_hyper_parameters(path: &Path) -> Option<RefHyperParams> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).ok()?;
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with("data.pkl"))?
+        .to_string();
+    let entry = zip.by_name(&name).ok()?;
+    let mut stack = Stack::empty();
+    stack.read_loop(&mut BufReader::new(entry)).ok()?;
+    let top = stack.finalize().ok()?;
+    let Object::Dict(items) = &top else {
+        return None;
+    };
+    let hp = items
+        .iter()
+        .find(|(k, _)| matches!(k, Object::Unicode(s) if s == "hyper_parameters"))
+        .map(|(_, v)| v)?;
+    let text = |key: &str| match find_key(hp, key, 0) {
+        Some(Object::Unicode(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let int = |key: &str| match find_key(hp, key, 0) {
+        Some(Object::Int(i)) => Some(*i as i64),
+        Some(Object::Long(i)) => Some(*i),
+        _ => None,
+    };
+    let out = RefHyperParams {
+        cross_enc_type: text("cross_enc_type"),
+        pooling_type: text("pooling_type"),
+        loss_type: text("loss_type"),
+        max_input_len: int("max_input_len"),
+        max_label_len: int("max_label_len"),
+    };
+    (out.cross_enc_type.is_some() || out.pooling_type.is_some()).then_some(out)
+}
+
+/// The value under `key` in the first dictionary (or object state) that has it.
+fn find_key<'a>(obj: &'a Object, key: &str, depth: usize) -> Option<&'a Object> {
+    if depth > 8 {
+        return None;
+    }
+    match obj {
+        Object::Dict(items) => items
+            .iter()
+            .find(|(k, _)| matches!(k, Object::Unicode(s) if s == key))
+            .map(|(_, v)| v)
+            .or_else(|| items.iter().find_map(|(_, v)| find_key(v, key, depth + 1))),
+        Object::Build { callable, args } => {
+            find_key(args, key, depth + 1).or_else(|| find_key(callable, key, depth + 1))
+        }
+        Object::Reduce { args, .. } => find_key(args, key, depth + 1),
+        Object::Tuple(v) | Object::List(v) => v.iter().find_map(|o| find_key(o, key, depth + 1)),
+        _ => None,
+    }
+}
+
+/// See the module docs; `Err` is a message for an unsupported reference configuration.
+fn choose_pooling(
+    requested: Option<Pooling>,
+    hp: Option<&RefHyperParams>,
+    has_linear: bool,
+    file_name: &str,
+) -> Result<Pooling, String> {
+    if let Some(p) = requested {
+        return Ok(match p {
+            Pooling::ClsPooler => Pooling::ClsWLin,
+            p => p,
+        });
+    }
+    if let Some(hp) = hp {
+        match hp.cross_enc_type.as_deref() {
+            Some("w_embeds") => return Ok(Pooling::WEmbeds),
+            Some("default") | None => {}
+            Some(other) => {
+                return Err(format!(
+                    "hyper_parameters name cross_enc_type \"{other}\"; relex runs \"default\" and \"w_embeds\""
+                ))
+            }
+        }
+        match hp.pooling_type.as_deref() {
+            Some("cls_w_lin") => return Ok(Pooling::ClsWLin),
+            Some("cls") => return Ok(Pooling::Cls),
+            Some(other) => {
+                return Err(format!(
+                    "hyper_parameters name pooling_type \"{other}\"; relex runs \"cls_w_lin\" and \"cls\" \
+                     (or pass a pooling to override)"
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(if has_linear || file_name.starts_with("cls_") {
+        Pooling::ClsWLin
+    } else {
+        Pooling::WEmbeds
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zeshel")
+    }
+
+    #[test]
+    fn python_slicing() {
+        let a = [1, 2, 3, 4, 5];
+        assert_eq!(py_slice(&a, Some(-2), None), &[4, 5]);
+        assert_eq!(py_slice(&a, Some(0), None), &a); // x[-0:] is the whole list
+        assert_eq!(py_slice(&a, Some(2), None), &[3, 4, 5]); // x[-(-2):]
+        assert_eq!(py_slice(&a, Some(-9), None), &a);
+        assert_eq!(py_slice(&a, None, Some(2)), &[1, 2]);
+        assert_eq!(py_slice(&a, None, Some(-2)), &[1, 2, 3]);
+        assert_eq!(py_slice(&a, None, Some(-9)), &[] as &[i32]);
+        assert_eq!(py_slice(&a, None, Some(0)), &[] as &[i32]);
+        assert_eq!(py_slice(&a, None, Some(9)), &a);
+    }
+
+    #[test]
+    fn context_packing_follows_the_reference_quotas() {
+        // short: everything fits, padded with 0
+        let (ids, cut) = pack_context(&[10, 11], &[1, 20, 2], &[30], 5, 6, 16);
+        assert_eq!(
+            ids,
+            vec![5, 10, 11, 1, 20, 2, 30, 6, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(cut, 0);
+        // long left, short right: the left keeps its end and takes the right's slack
+        let left: Vec<u32> = (100..120).collect();
+        let (ids, cut) = pack_context(&left, &[1, 20, 2], &[30], 5, 6, 12);
+        assert_eq!(ids, vec![5, 114, 115, 116, 117, 118, 119, 1, 20, 2, 30, 6]);
+        assert_eq!(cut, 14);
+        // left_quota == 0 keeps the whole left context (x[-0:]); [:max] then cuts
+        let mention = [1, 20, 21, 22, 23, 24, 25, 26, 2]; // 9 of 12 → quota (3//2)-1 = 0
+        let (ids, cut) = pack_context(&[100, 101, 102, 103], &mention, &[30, 31], 5, 6, 12);
+        assert_eq!(ids, vec![5, 100, 101, 102, 103, 1, 20, 21, 22, 23, 24, 25]);
+        assert_eq!(cut, 4 + 9 + 2 + 2 - 12);
+    }
+
+    #[test]
+    fn query_and_item_splitting() {
+        let q = "the [unused0] Dog [unused1] barked";
+        assert_eq!(split_query(q).unwrap(), ("the ", " Dog ", " barked"));
+        assert_eq!(split_query("just text").unwrap(), ("", "just text", ""));
+        assert!(split_query("a [unused0] b").is_err());
+        assert!(split_query("a [unused1] b").is_err());
+        assert_eq!(split_item("T [unused2] d"), ("T ", " d"));
+        assert_eq!(split_item("T [unused2] "), ("T ", " "));
+        assert_eq!(split_item("only text"), ("", "only text"));
+    }
+
+    #[test]
+    fn missing_tensor_is_named_with_its_file() {
+        let path = data_dir().join("cls_crossenc_missing_tensor.ckpt");
+        let err = match load_checkpoint(&path, &LoadOptions::default()) {
+            Ok(_) => panic!("a checkpoint missing a tensor loaded"),
+            Err(e) => e,
+        };
+        let msg = err.to_string();
+        assert!(
+            matches!(err, ModelError::MissingTensor { .. }),
+            "unexpected error: {msg}"
+        );
+        assert!(
+            msg.contains("model.encoder.bert_model.encoder.layer.1.output.dense.bias"),
+            "{msg}"
+        );
+        assert!(msg.contains("cls_crossenc_missing_tensor.ckpt"), "{msg}");
+    }
+
+    #[test]
+    fn reads_the_reference_hyper_parameters() {
+        let hp = read_hyper_parameters(&data_dir().join("emb_crossenc_zeshel.ckpt")).unwrap();
+        assert_eq!(hp.cross_enc_type.as_deref(), Some("w_embeds"));
+        assert_eq!(hp.pooling_type.as_deref(), Some("cls_w_lin"));
+        assert_eq!(hp.max_input_len, Some(128));
+        assert_eq!(hp.loss_type.as_deref(), Some("ce"));
+        let hp = read_hyper_parameters(&data_dir().join("cls_crossenc_zeshel.ckpt")).unwrap();
+        assert_eq!(hp.cross_enc_type.as_deref(), Some("default"));
+        // no hyper_parameters at all
+        assert_eq!(
+            read_hyper_parameters(&data_dir().join("cls_crossenc_missing_tensor.ckpt")),
+            None
+        );
+    }
+
+    #[test]
+    fn pooling_choice() {
+        let hp = |c: &str, p: &str| RefHyperParams {
+            cross_enc_type: Some(c.into()),
+            pooling_type: Some(p.into()),
+            ..Default::default()
+        };
+        let w = hp("w_embeds", "cls_w_lin");
+        assert_eq!(
+            choose_pooling(None, Some(&w), false, "x.ckpt"),
+            Ok(Pooling::WEmbeds)
+        );
+        let d = hp("default", "cls_w_lin");
+        assert_eq!(
+            choose_pooling(None, Some(&d), true, "x.ckpt"),
+            Ok(Pooling::ClsWLin)
+        );
+        let c = hp("default", "cls");
+        assert_eq!(
+            choose_pooling(None, Some(&c), true, "x.ckpt"),
+            Ok(Pooling::Cls)
+        );
+        assert!(choose_pooling(None, Some(&hp("default", "mean")), true, "x").is_err());
+        // without hyper-parameters: the tensors, then the file name
+        assert_eq!(
+            choose_pooling(None, None, true, "emb_x.ckpt"),
+            Ok(Pooling::ClsWLin)
+        );
+        assert_eq!(
+            choose_pooling(None, None, false, "cls_x.ckpt"),
+            Ok(Pooling::ClsWLin)
+        );
+        assert_eq!(
+            choose_pooling(None, None, false, "emb_x.ckpt"),
+            Ok(Pooling::WEmbeds)
+        );
+        // an explicit choice wins
+        assert_eq!(
+            choose_pooling(Some(Pooling::ClsPooler), Some(&w), false, "emb_x.ckpt"),
+            Ok(Pooling::ClsWLin)
+        );
+    }
+
+    #[test]
+    fn heads_need_a_config_when_hidden_is_not_a_multiple_of_64() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ckpt = tmp.path().join("cls_crossenc_zeshel.ckpt");
+        std::fs::copy(data_dir().join("cls_crossenc_zeshel.ckpt"), &ckpt).unwrap();
+        std::fs::copy(data_dir().join("vocab.txt"), tmp.path().join("vocab.txt")).unwrap();
+        let msg = load_checkpoint(&ckpt, &LoadOptions::default())
+            .err()
+            .expect("hidden 32 without config.json must not load")
+            .to_string();
+        assert!(msg.contains("config.json") && msg.contains("32"), "{msg}");
+    }
+
+    #[test]
+    fn infers_the_config_from_shapes() {
+        let w = Weights::load(
+            &data_dir().join("cls_crossenc_zeshel.ckpt"),
+            Some("state_dict"),
+            STATE_PREFIX,
+        )
+        .unwrap();
+        let side = data_dir().join("config.json");
+        let cfg = infer_config(&w, Path::new("x.ckpt"), Some(&side)).unwrap();
+        assert_eq!(
+            (
+                cfg.hidden_size,
+                cfg.num_hidden_layers,
+                cfg.num_attention_heads
+            ),
+            (32, 2, 4)
+        );
+        assert_eq!(
+            (cfg.intermediate_size, cfg.max_position_embeddings),
+            (64, 256)
+        );
+        // a config that disagrees with the tensors is refused, naming the key
+        let tmp = tempfile::tempdir().unwrap();
+        let wrong = tmp.path().join("config.json");
+        let text = std::fs::read_to_string(&side)
+            .unwrap()
+            .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
+        std::fs::write(&wrong, text).unwrap();
+        let msg = infer_config(&w, Path::new("x.ckpt"), Some(&wrong))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("num_hidden_layers"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_tokenizer_says_to_pass_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ckpt = tmp.path().join("emb_crossenc_zeshel.ckpt");
+        std::fs::copy(data_dir().join("emb_crossenc_zeshel.ckpt"), &ckpt).unwrap();
+        std::fs::copy(
+            data_dir().join("config.json"),
+            tmp.path().join("config.json"),
+        )
+        .unwrap();
+        let msg = load_checkpoint(&ckpt, &LoadOptions::default())
+            .err()
+            .expect("no tokenizer anywhere")
+            .to_string();
+        assert!(msg.contains("--tokenizer"), "{msg}");
+        let opts = LoadOptions {
+            tokenizer: Some(data_dir().join("vocab.txt")),
+            ..Default::default()
+        };
+        let model = load_checkpoint(&ckpt, &opts).unwrap();
+        assert_eq!(model.info().pooling, Pooling::WEmbeds);
+    }
+}

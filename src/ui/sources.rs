@@ -1,0 +1,332 @@
+//! The left panel: model, items, anchor queries, index and recent files.
+
+use std::path::PathBuf;
+
+use egui::{Color32, RichText};
+
+use super::actions::Action;
+use super::dialogs::Pick;
+use super::jobs::{ActiveJob, JobKind};
+use super::recent::{RecentFiles, RecentKind};
+use super::session::{ErrorSource, Session};
+use super::widgets::{error_text, format_count, format_duration};
+
+/// Text fields of the sources panel (paths can be typed as well as picked).
+pub struct SourcesPanel {
+    pub model_spec: String,
+    pub items_path: String,
+    pub anchor_path: String,
+    pub index_path: String,
+    pub index_out: String,
+    pub k_q: usize,
+}
+
+impl Default for SourcesPanel {
+    fn default() -> Self {
+        Self {
+            model_spec: String::new(),
+            items_path: String::new(),
+            anchor_path: String::new(),
+            index_path: String::new(),
+            index_out: String::new(),
+            k_q: 100,
+        }
+    }
+}
+
+impl SourcesPanel {
+    pub fn sources_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &Session,
+        job: Option<&ActiveJob>,
+        recent: &RecentFiles,
+        actions: &mut Vec<Action>,
+    ) {
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                self.model_ui(ui, session, job, actions);
+                ui.separator();
+                self.items_ui(ui, session, job, actions);
+                ui.separator();
+                self.index_ui(ui, session, job, actions);
+                ui.separator();
+                if let Some(e) = session.error_of(ErrorSource::Demo) {
+                    ui.label(RichText::new("Demo").strong());
+                    error_text(ui, e);
+                }
+                if ui
+                    .button("Load demo")
+                    .on_hover_text("the embedded model and demo items (assets/)")
+                    .clicked()
+                {
+                    actions.push(Action::LoadDemo);
+                }
+                ui.separator();
+                self.recent_ui(ui, recent, actions);
+            });
+    }
+
+    fn model_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &Session,
+        job: Option<&ActiveJob>,
+        actions: &mut Vec<Action>,
+    ) {
+        ui.label(RichText::new("Model").strong());
+        match &session.model {
+            Some(m) => {
+                ui.label(RichText::new(&m.name).monospace())
+                    .on_hover_text(&m.source);
+                ui.small(format!(
+                    "{:.1}M params · {} layers · hidden {}",
+                    m.parameters as f64 / 1e6,
+                    m.layers,
+                    m.hidden_size
+                ));
+                ui.small(format!(
+                    "pooling {} · {:?} · max {} tokens",
+                    m.pooling, m.activation, m.max_length
+                ));
+                ui.small(format!("device: {}", m.device));
+            }
+            None => {
+                ui.weak("no model loaded");
+            }
+        }
+        busy_line(ui, job, &[JobKind::Model, JobKind::Demo]);
+        if let Some(e) = session.error_of(ErrorSource::Model) {
+            error_text(ui, e);
+        }
+        if ui.button("Open model folder…").clicked() {
+            actions.push(Action::Open(Pick::ModelFolder));
+        }
+        ui.horizontal(|ui| {
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.model_spec)
+                    .hint_text("folder or hub id (owner/name)")
+                    .desired_width(ui.available_width() - 50.0),
+            );
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Load").clicked() || enter) && !self.model_spec.trim().is_empty() {
+                actions.push(Action::LoadModel(self.model_spec.trim().to_string()));
+            }
+        });
+    }
+
+    fn items_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &Session,
+        job: Option<&ActiveJob>,
+        actions: &mut Vec<Action>,
+    ) {
+        ui.label(RichText::new("Items").strong());
+        match &session.items {
+            Some(s) => {
+                let name = s
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| s.path.display().to_string());
+                ui.label(RichText::new(name).monospace())
+                    .on_hover_text(s.path.display().to_string());
+                let fmt = s.report.format.map(|f| f.name()).unwrap_or("?");
+                ui.small(format!(
+                    "{} items ({fmt}) · {} blank lines",
+                    format_count(s.items.len()),
+                    s.report.blank_lines
+                ));
+                if s.report.skipped > 0 {
+                    ui.colored_label(
+                        Color32::from_rgb(220, 160, 40),
+                        format!("{} rows skipped", format_count(s.report.skipped)),
+                    );
+                    for e in s.report.first_errors.iter().take(3) {
+                        error_text(ui, &e.to_string());
+                    }
+                }
+                for note in &s.report.notes {
+                    ui.small(note);
+                }
+            }
+            None => {
+                ui.weak("no items loaded");
+            }
+        }
+        busy_line(ui, job, &[JobKind::Items]);
+        if let Some(e) = session.error_of(ErrorSource::Items) {
+            error_text(ui, e);
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Open items…")
+                .on_hover_text("Ctrl+O · or drop a file onto the window")
+                .clicked()
+            {
+                actions.push(Action::Open(Pick::Items));
+            }
+            ui.weak("or drop a file");
+        });
+        ui.horizontal(|ui| {
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.items_path)
+                    .hint_text("items file (.jsonl .json .txt .csv .tsv)")
+                    .desired_width(ui.available_width() - 50.0),
+            );
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Load").clicked() || enter) && !self.items_path.trim().is_empty() {
+                actions.push(Action::LoadItems(PathBuf::from(self.items_path.trim())));
+            }
+        });
+    }
+
+    fn index_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &Session,
+        job: Option<&ActiveJob>,
+        actions: &mut Vec<Action>,
+    ) {
+        ui.label(RichText::new("Index (for ANNCUR / ADACUR)").strong());
+        match &session.index {
+            Some(ix) => {
+                ui.small(format!(
+                    "{} anchor {} × {} items",
+                    ix.k_q,
+                    if ix.pseudo_queries {
+                        "pseudo-queries"
+                    } else {
+                        "queries"
+                    },
+                    format_count(ix.n_items)
+                ))
+                .on_hover_text(ix.dir.display().to_string());
+            }
+            None => {
+                ui.weak("no index: ANNCUR/ADACUR need one");
+            }
+        }
+        if let Some(e) = session.error_of(ErrorSource::Index) {
+            error_text(ui, e);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Load index…").clicked() {
+                actions.push(Action::Open(Pick::IndexFolder));
+            }
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.index_path)
+                    .hint_text("index folder")
+                    .desired_width(ui.available_width() - 50.0),
+            );
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Load").clicked() || enter) && !self.index_path.trim().is_empty() {
+                actions.push(Action::LoadIndex(PathBuf::from(self.index_path.trim())));
+            }
+        });
+        egui::CollapsingHeader::new("Build an index")
+            .default_open(false)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if ui.button("Anchor queries…").clicked() {
+                        actions.push(Action::Open(Pick::AnchorQueries));
+                    }
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.anchor_path)
+                            .hint_text("query file; empty: sample items")
+                            .desired_width(ui.available_width()),
+                    );
+                });
+                ui.horizontal(|ui| {
+                    ui.label("anchor queries k_q");
+                    ui.add(egui::DragValue::new(&mut self.k_q).range(2..=5000));
+                });
+                ui.horizontal(|ui| {
+                    if ui.button("Output…").clicked() {
+                        actions.push(Action::Open(Pick::BuildIndexOut));
+                    }
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.index_out)
+                            .hint_text("output folder")
+                            .desired_width(ui.available_width()),
+                    );
+                });
+                let ready = session.model.is_some()
+                    && session.items.is_some()
+                    && !self.index_out.trim().is_empty();
+                let build = ui
+                    .add_enabled(ready, egui::Button::new("Build index"))
+                    .on_disabled_hover_text("load a model and items, and choose an output folder");
+                if build.clicked() {
+                    let anchor = self.anchor_path.trim();
+                    actions.push(Action::BuildIndex {
+                        anchor_queries: (!anchor.is_empty()).then(|| PathBuf::from(anchor)),
+                        k_q: self.k_q,
+                        out: PathBuf::from(self.index_out.trim()),
+                    });
+                }
+            });
+        if let Some(j) = job.filter(|j| j.kind == JobKind::BuildIndex || j.kind == JobKind::Index) {
+            let mut bar = egui::ProgressBar::new(j.fraction().unwrap_or(0.0)).text(&j.label);
+            if j.fraction().is_none() {
+                bar = bar.animate(true);
+            }
+            ui.add(bar);
+            if let Some(eta) = j.eta_seconds() {
+                ui.small(format!("about {} left", format_duration(eta)));
+            }
+        }
+    }
+}
+
+/// A spinner with the job's label while one of `kinds` runs.
+fn busy_line(ui: &mut egui::Ui, job: Option<&ActiveJob>, kinds: &[JobKind]) {
+    if let Some(j) = job.filter(|j| kinds.contains(&j.kind)) {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            match j.fraction() {
+                Some(f) => ui.small(format!("{} {:.0}%", j.label, f * 100.0)),
+                None => ui.small(&j.label),
+            };
+        });
+    }
+}
+
+impl SourcesPanel {
+    fn recent_ui(&mut self, ui: &mut egui::Ui, recent: &RecentFiles, actions: &mut Vec<Action>) {
+    egui::CollapsingHeader::new("Recent")
+        .default_open(true)
+        .show(ui, |ui| {
+            if recent.entries.is_empty() {
+                ui.weak("nothing yet");
+            }
+            for e in &recent.entries {
+                let short = std::path::Path::new(&e.spec)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| e.spec.clone());
+                let resp = ui
+                    .add(
+                        egui::Button::new(format!("{}: {short}", e.kind.label()))
+                            .small()
+                            .frame(false),
+                    )
+                    .on_hover_text(&e.spec);
+                if resp.clicked() {
+                    let path = PathBuf::from(&e.spec);
+                    actions.push(match e.kind {
+                        RecentKind::Model => Action::LoadModel(e.spec.clone()),
+                        RecentKind::Items => Action::LoadItems(path),
+                        RecentKind::Index => Action::LoadIndex(path),
+                        RecentKind::AnchorQueries => {
+                            self.anchor_path = e.spec.clone();
+                            continue;
+                        }
+                    });
+                }
+            }
+        });
+    }
+}

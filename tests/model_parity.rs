@@ -1,0 +1,175 @@
+//! Parity of relex's candle cross-encoder with transformers, on golden numbers recorded
+//! by `scripts/make_parity_data.py` (tiny BERT, MiniLM vocabulary, f16 weights).
+
+use std::path::Path;
+
+use relex::model::{CrossEncoder, LoadOptions, ScoreOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Golden {
+    pairs: Vec<GoldenPair>,
+    batch_first16_scores: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct GoldenPair {
+    query: String,
+    item: String,
+    score: f32,
+    input_ids: Vec<u32>,
+    token_type_ids: Vec<u32>,
+    truncated: bool,
+}
+
+fn golden() -> Golden {
+    let text = std::fs::read_to_string("tests/data/tiny_ce_golden.json").expect("golden file");
+    serde_json::from_str(&text).expect("golden json")
+}
+
+fn model() -> CrossEncoder {
+    CrossEncoder::load("tests/data/tiny-ce", &LoadOptions::default()).expect("tiny model loads")
+}
+
+const TOL: f32 = 1e-4;
+
+#[test]
+fn tokenization_matches_transformers_id_for_id() {
+    let g = golden();
+    let m = model();
+    for p in &g.pairs {
+        let enc = m.encode(&p.query, &[p.item.as_str()]).unwrap().remove(0);
+        assert_eq!(enc.ids, p.input_ids, "ids for {:?} / {:?}", p.query, p.item);
+        assert_eq!(enc.type_ids, p.token_type_ids, "type ids for {:?}", p.query);
+        assert_eq!(
+            enc.truncation.any(),
+            p.truncated,
+            "truncation flag for {:?}",
+            p.item
+        );
+        assert_eq!(enc.token_count(), p.input_ids.len());
+    }
+    assert!(
+        g.pairs.iter().any(|p| p.truncated),
+        "fixture covers truncation"
+    );
+}
+
+#[test]
+fn scores_match_one_pair_at_a_time() {
+    let g = golden();
+    let m = model();
+    let opts = ScoreOptions {
+        max_batch_size: 1,
+        ..ScoreOptions::default()
+    };
+    let mut worst = 0f32;
+    for p in &g.pairs {
+        let s = m.score(&p.query, &[p.item.as_str()], &opts).unwrap()[0];
+        worst = worst.max((s.logit - p.score).abs());
+    }
+    eprintln!("max abs error vs transformers: {worst:e}");
+    assert!(worst <= TOL, "max abs error {worst}");
+}
+
+#[test]
+fn scores_match_in_padded_batches() {
+    let g = golden();
+    let m = model();
+    // Group by query so that each call is one padded batch of mixed lengths.
+    let mut worst = 0f32;
+    let mut queries: Vec<&str> = g.pairs.iter().map(|p| p.query.as_str()).collect();
+    queries.dedup();
+    for q in queries {
+        let group: Vec<&GoldenPair> = g.pairs.iter().filter(|p| p.query == q).collect();
+        let items: Vec<&str> = group.iter().map(|p| p.item.as_str()).collect();
+        let scores = m.score(q, &items, &ScoreOptions::default()).unwrap();
+        for (s, p) in scores.iter().zip(&group) {
+            worst = worst.max((s.logit - p.score).abs());
+        }
+    }
+    eprintln!("max abs error vs transformers: {worst:e}");
+    assert!(worst <= TOL, "max abs error {worst}");
+    // transformers' own padded batch agrees with its single-pair numbers
+    for (b, p) in g.batch_first16_scores.iter().zip(&g.pairs) {
+        assert!((b - p.score).abs() <= TOL);
+    }
+}
+
+#[test]
+fn truncation_is_reported_with_its_side() {
+    let g = golden();
+    let m = model();
+    let long = g
+        .pairs
+        .iter()
+        .find(|p| p.truncated && p.query.len() < 100)
+        .unwrap();
+    let s = m
+        .score(&long.query, &[long.item.as_str()], &ScoreOptions::default())
+        .unwrap()[0];
+    assert!(s.truncation.item_tokens_cut > 0);
+    assert_eq!(s.truncation.query_tokens_cut, 0);
+    assert_eq!(s.tokens, 512);
+    assert_eq!(s.truncation.side(), "item");
+}
+
+#[test]
+fn activation_is_sigmoid_of_the_logit() {
+    let m = model();
+    let s = m.score("a", &["b"], &ScoreOptions::default()).unwrap()[0];
+    let expect = 1.0 / (1.0 + (-(s.logit as f64)).exp());
+    assert!((s.activation - expect).abs() < 1e-12);
+}
+
+#[test]
+fn bad_model_folders_name_the_file_or_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["config.json", "vocab.txt", "tokenizer_config.json"] {
+        std::fs::copy(Path::new("tests/data/tiny-ce").join(f), d.join(f)).unwrap();
+    }
+    // no weights at all
+    let err = CrossEncoder::load(d.to_str().unwrap(), &LoadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+    // corrupt weights
+    std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap();
+    let err = CrossEncoder::load(d.to_str().unwrap(), &LoadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("safetensors"),
+        "{err}"
+    );
+    // a config with the wrong hidden size: the first tensor that disagrees is named
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"hidden_size\": 32", "\"hidden_size\": 48"),
+    )
+    .unwrap();
+    std::fs::copy(
+        "tests/data/tiny-ce/model.safetensors",
+        d.join("model.safetensors"),
+    )
+    .unwrap();
+    let err = CrossEncoder::load(d.to_str().unwrap(), &LoadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("embeddings.word_embeddings.weight") && err.contains("[30522, 32]"),
+        "{err}"
+    );
+    // not BERT
+    std::fs::write(d.join("config.json"), cfg.replace("\"bert\"", "\"gpt2\"")).unwrap();
+    let err = CrossEncoder::load(d.to_str().unwrap(), &LoadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("config.json") && err.contains("gpt2"), "{err}");
+}

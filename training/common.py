@@ -1,0 +1,100 @@
+"""Shared helpers for the relex WordNet cross-encoder (input formats, tokenizer)."""
+import json
+import os
+import shutil
+
+MARK_L, MARK_R, ITEM_SEP = "[unused0]", "[unused1]", "[unused2]"
+ITEM_TEMPLATE = "{title} [unused2] {text}"
+MAX_LEN = 256
+
+
+def format_item(title, text):
+    return ITEM_TEMPLATE.format(title=title, text=text)
+
+
+def marked_query(sentence, start, end):
+    """`left context [unused0] mention [unused1] right context` (single spaces
+    around the markers, ends stripped)."""
+    left = sentence[:start].rstrip()
+    right = sentence[end:].lstrip()
+    parts = [p for p in (left, MARK_L, sentence[start:end], MARK_R, right) if p]
+    return " ".join(parts)
+
+
+def query_variant(q, mode):
+    """mode: 'marked' | 'sentence' (plain, unmarked sentence) | 'mention' (plain
+    mention phrase only, as a user would type a word into the app)."""
+    if mode == "marked":
+        return marked_query(q["sentence"], q["start"], q["end"])
+    if mode == "sentence":
+        return q["sentence"]
+    if mode == "mention":
+        return q["sentence"][q["start"]:q["end"]]
+    raise ValueError(mode)
+
+
+def make_tokenizer_files(base_dir, out_dir):
+    """Write tokenizer.json (+vocab/config) with [unused0..2] registered as
+    special added tokens and no fixed padding/truncation."""
+    os.makedirs(out_dir, exist_ok=True)
+    vocab = open(os.path.join(base_dir, "vocab.txt"), encoding="utf-8").read().split("\n")
+    tj = json.load(open(os.path.join(base_dir, "tokenizer.json"), encoding="utf-8"))
+    tj["padding"] = None
+    tj["truncation"] = None
+    have = {t["content"] for t in tj["added_tokens"]}
+    for tok in (MARK_L, MARK_R, ITEM_SEP):
+        tid = vocab.index(tok)
+        assert tj["model"]["vocab"][tok] == tid
+        if tok not in have:
+            tj["added_tokens"].append({"id": tid, "content": tok, "single_word": False, "lstrip": False,
+                                       "rstrip": False, "normalized": False, "special": True})
+    tj["added_tokens"].sort(key=lambda t: t["id"])
+    with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False, indent=2)
+    shutil.copy(os.path.join(base_dir, "vocab.txt"), os.path.join(out_dir, "vocab.txt"))
+    cfg = {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": True,
+        "tokenize_chinese_chars": True,
+        "strip_accents": None,
+        "model_max_length": MAX_LEN,
+        "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+        "unk_token": "[UNK]", "mask_token": "[MASK]",
+        "additional_special_tokens": [MARK_L, MARK_R, ITEM_SEP],
+    }
+    with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(out_dir, "special_tokens_map.json"), "w") as f:
+        json.dump({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]",
+                   "mask_token": "[MASK]", "additional_special_tokens": [MARK_L, MARK_R, ITEM_SEP]}, f, indent=2)
+
+
+class PairBuilder:
+    """Builds `[CLS] q [SEP] i [SEP]` id sequences from pre-tokenized pieces,
+    identical to the tokenizer's pair encoding with truncation=longest_first,
+    max_length=MAX_LEN (checked against the tokenizer in the smoke test)."""
+
+    def __init__(self, cls_id=101, sep_id=102, max_len=MAX_LEN):
+        self.cls, self.sep, self.max_len = cls_id, sep_id, max_len
+
+    def truncate(self, q, i):
+        budget = self.max_len - 3
+        lq, li = len(q), len(i)
+        if lq + li <= budget:
+            return q, i
+        # longest_first as implemented by HF tokenizers: the shorter sequence
+        # (the first on ties) keeps min(len, budget // 2) tokens, the longer
+        # one gets the rest.
+        if lq > li:
+            short = min(li, budget // 2)
+            li, lq = short, budget - short
+        else:
+            short = min(lq, budget // 2)
+            lq, li = short, budget - short
+        return q[:lq], i[:li]
+
+    def build(self, q, i):
+        q, i = self.truncate(q, i)
+        ids = [self.cls] + list(q) + [self.sep] + list(i) + [self.sep]
+        tt = [0] * (len(q) + 2) + [1] * (len(i) + 1)
+        return ids, tt
