@@ -9,6 +9,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
+use super::kernels::{self, Act, LinearParams};
 use super::weights::Weights;
 use super::ModelError;
 
@@ -21,12 +22,15 @@ pub enum OutputRows {
     FirstOnly,
 }
 
-/// A dense layer with its weight stored transposed ([in, out], contiguous), the layout the
-/// GEMM reads fastest for `x · W`.
+/// A dense layer with its weight stored transposed ([in, out], row-major), the layout the
+/// GEMM reads fastest for `x · W`, and an activation fused into its output sweep.
 #[derive(Clone)]
 pub struct Dense {
-    weight_t: Tensor,
-    bias: Tensor,
+    w_t: Vec<f32>,
+    bias: Vec<f32>,
+    in_dim: usize,
+    out_dim: usize,
+    act: Act,
 }
 
 impl Dense {
@@ -38,19 +42,48 @@ impl Dense {
     ) -> Result<Self, ModelError> {
         let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
         let bias = w.get(&format!("{prefix}.bias"), &[out_dim])?;
-        Self::from_parts(&weight, bias)
+        Self::from_parts(&weight, &bias)
     }
 
-    pub fn from_parts(weight: &Tensor, bias: Tensor) -> Result<Self, ModelError> {
+    /// From a transformers-layout weight [out, in] and bias [out].
+    pub fn from_parts(weight: &Tensor, bias: &Tensor) -> Result<Self, ModelError> {
+        let (out_dim, in_dim) = weight.dims2()?;
         Ok(Self {
-            weight_t: weight.t()?.contiguous()?,
-            bias,
+            w_t: weight.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+            bias: bias.to_vec1::<f32>()?,
+            in_dim,
+            out_dim,
+            act: Act::None,
         })
     }
 
-    /// `x` is [rows, in].
+    pub fn with_act(mut self, act: Act) -> Self {
+        self.act = act;
+        self
+    }
+
+    fn params(&self) -> LinearParams<'_> {
+        LinearParams {
+            w_t: &self.w_t,
+            bias: &self.bias,
+            in_dim: self.in_dim,
+            out_dim: self.out_dim,
+            act: self.act,
+        }
+    }
+
+    /// `x` is [rows, in] contiguous; returns [rows, out].
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+        kernels::linear(&x.contiguous()?, &self.params(), None)
+    }
+
+    /// `act(x·W + b + residual)`: the residual is added inside the same pass.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        kernels::linear(
+            &x.contiguous()?,
+            &self.params(),
+            Some(&residual.contiguous()?),
+        )
     }
 }
 
@@ -78,9 +111,6 @@ impl LayerNorm {
 struct Layer {
     /// Fused [H, 3H] projection for Q|K|V, Q pre-scaled by 1/sqrt(head_dim).
     qkv: Dense,
-    /// The same weights split, used by the last layer when only row 0 is needed.
-    q: Dense,
-    kv: Dense,
     attn_out: Dense,
     attn_ln: LayerNorm,
     intermediate: Dense,
@@ -95,7 +125,6 @@ pub struct BertEncoder {
     token_type: Tensor,
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
-    hidden_act: HiddenAct,
     num_heads: usize,
     head_dim: usize,
     hidden: usize,
@@ -128,15 +157,15 @@ impl BertEncoder {
             let vb = get("attention.self.value.bias", &[h])?;
             let qkv = Dense::from_parts(
                 &Tensor::cat(&[&qw, &kw, &vw], 0)?,
-                Tensor::cat(&[&qb, &kb, &vb], 0)?,
+                &Tensor::cat(&[&qb, &kb, &vb], 0)?,
             )?;
-            let q = Dense::from_parts(&qw, qb)?;
-            let kv =
-                Dense::from_parts(&Tensor::cat(&[&kw, &vw], 0)?, Tensor::cat(&[&kb, &vb], 0)?)?;
+            let act = match cfg.hidden_act {
+                HiddenAct::Gelu => Act::GeluErf,
+                HiddenAct::GeluTanh => Act::GeluTanh,
+                HiddenAct::Relu => Act::Relu,
+            };
             layers.push(Layer {
                 qkv,
-                q,
-                kv,
                 attn_out: Dense::load(w, &format!("{p}.attention.output.dense"), h, h)?,
                 attn_ln: LayerNorm::load(
                     w,
@@ -149,7 +178,8 @@ impl BertEncoder {
                     &format!("{p}.intermediate.dense"),
                     h,
                     cfg.intermediate_size,
-                )?,
+                )?
+                .with_act(act),
                 output: Dense::load(w, &format!("{p}.output.dense"), cfg.intermediate_size, h)?,
                 out_ln: LayerNorm::load(
                     w,
@@ -165,7 +195,6 @@ impl BertEncoder {
             token_type,
             emb_ln,
             layers,
-            hidden_act: cfg.hidden_act,
             num_heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
             hidden: h,
@@ -199,13 +228,13 @@ impl BertEncoder {
             .broadcast_add(&pos)?;
         let mut x = self.emb_ln.forward(&x)?.reshape((b * l, self.hidden))?;
 
-        // get_extended_attention_mask: (1 - mask) * finfo.min, broadcast over heads and queries.
-        let bias = ((mask.ones_like()? - mask)? * f32::MIN as f64)?.reshape((b, 1, 1, l))?;
-
+        // get_extended_attention_mask adds finfo.min to masked keys; the attention kernel
+        // skips them outright, which gives the same softmax.
+        let mask = mask.contiguous()?;
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
             let first_only = rows == OutputRows::FirstOnly && i + 1 == n;
-            x = self.layer_forward(layer, &x, &bias, b, l, first_only)?;
+            x = self.layer_forward(layer, &x, &mask, b, l, first_only)?;
         }
         match rows {
             OutputRows::All => x.reshape((b, l, self.hidden)),
@@ -218,63 +247,29 @@ impl BertEncoder {
         &self,
         layer: &Layer,
         x: &Tensor,
-        bias: &Tensor,
+        mask: &Tensor,
         b: usize,
         l: usize,
         first_only: bool,
     ) -> candle_core::Result<Tensor> {
-        let (nh, hd, h) = (self.num_heads, self.head_dim, self.hidden);
-        // [3, B, nh, L, hd] in one copy, so q/k/v are contiguous views for the batched GEMMs.
-        let (q, k, v, residual, rows) = if first_only {
-            let x_first = x
-                .reshape((b, l, h))?
-                .narrow(1, 0, 1)?
-                .squeeze(1)?
-                .contiguous()?;
-            let q = layer
-                .q
-                .forward(&x_first)?
-                .reshape((b, 1, nh, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let kv = layer
-                .kv
-                .forward(x)?
-                .reshape((b, l, 2, nh, hd))?
-                .permute((2, 0, 3, 1, 4))?
-                .contiguous()?;
-            (q, kv.get(0)?, kv.get(1)?, x_first, 1)
+        let h = self.hidden;
+        // BertSelfAttention: softmax(q·kᵀ/√d + mask)·v, fused (see kernels.rs).
+        let qkv = layer.qkv.forward(x)?;
+        let ctx = kernels::attention(&qkv, mask, b, l, self.num_heads, self.head_dim, first_only)?;
+        let residual = if first_only {
+            x.reshape((b, l, h))?.narrow(1, 0, 1)?.reshape((b, h))?
         } else {
-            let qkv = layer
-                .qkv
-                .forward(x)?
-                .reshape((b, l, 3, nh, hd))?
-                .permute((2, 0, 3, 1, 4))?
-                .contiguous()?;
-            (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?, x.clone(), l)
+            x.clone()
         };
-        // BertSelfAttention: softmax(q·kᵀ/√d + mask)·v (the scale lives in q's weights).
-        let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b * rows, h))?;
-        // BertSelfOutput: dense, residual, LayerNorm.
+        // BertSelfOutput: dense + residual (one pass), LayerNorm.
         let attn = layer
             .attn_ln
-            .forward(&(layer.attn_out.forward(&ctx)? + &residual)?)?;
-        // BertIntermediate + BertOutput.
+            .forward(&layer.attn_out.forward_residual(&ctx, &residual)?)?;
+        // BertIntermediate (dense + GELU, one pass) + BertOutput (dense + residual, LayerNorm).
         let inter = layer.intermediate.forward(&attn)?;
-        let inter = match self.hidden_act {
-            HiddenAct::Gelu => inter.gelu_erf()?,
-            HiddenAct::GeluTanh => inter.gelu()?,
-            HiddenAct::Relu => inter.relu()?,
-        };
         layer
             .out_ln
-            .forward(&(layer.output.forward(&inter)? + attn)?)
+            .forward(&layer.output.forward_residual(&inter, &attn)?)
     }
 }
 

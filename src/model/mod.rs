@@ -5,6 +5,7 @@ pub mod bert;
 pub mod config;
 pub mod heads;
 pub mod hub;
+pub mod kernels;
 pub mod scoring;
 pub mod tokenize;
 pub mod weights;

@@ -1,0 +1,480 @@
+//! Fused CPU kernels behind candle custom ops.
+//!
+//! candle's own path for a BERT layer costs several times PyTorch's on CPU (candle issues
+//! #2877, #2204): each bias add, GELU and residual is a separate single-threaded pass, and
+//! attention runs B×heads tiny GEMMs each with thread-pool start-up, plus transposes to
+//! make Q, K and V contiguous. These kernels keep candle as the tensor framework but do
+//! the work in fewer passes:
+//! - [`linear`]: the output is pre-filled with bias (+ residual), then one GEMM
+//!   accumulates into it (`dst = dst + x·W`), and GELU, if any, runs in the same parallel
+//!   sweep that reads the result;
+//! - [`attention`]: one parallel task per (sequence, head) reads Q, K, V straight out of
+//!   the fused QKV projection (no transposes), masks, softmaxes and multiplies by V with
+//!   single-threaded GEMMs, writing the context in [B·L, H] layout.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Rows per parallel task in elementwise sweeps: big enough to amortise scheduling.
+const ROWS_PER_TASK: usize = 16;
+
+fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(d) => d,
+        _ => candle_core::bail!("{what}: expected f32 storage"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    // Below ~1 MFLOP the thread hand-off costs more than it saves.
+    if threads > 1 && m * n * k >= 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// `dst[m×n] (+)= a[m×k] · b[k×n]` for row-major slices with explicit row strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+    parallelism: gemm::Parallelism,
+) {
+    debug_assert!(m == 0 || dst.len() >= (m - 1) * dst_rs + n);
+    // SAFETY: the slices cover every element addressed by the given sizes and strides
+    // (checked by the callers' shape logic and the debug assertion above), and dst does
+    // not alias a or b.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+#[inline]
+fn gelu_erf(v: f32) -> f32 {
+    // transformers' "gelu": x·Φ(x), with candle's erf.
+    (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v
+}
+
+#[inline]
+fn gelu_tanh(v: f32) -> f32 {
+    0.5 * v * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
+}
+
+/// The activation fused into a linear layer's output sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    GeluErf,
+    GeluTanh,
+    Relu,
+}
+
+/// A dense layer's parameters as plain slices: `w_t` is [in, out] row-major.
+pub struct LinearParams<'a> {
+    pub w_t: &'a [f32],
+    pub bias: &'a [f32],
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub act: Act,
+}
+
+impl LinearParams<'_> {
+    fn run(&self, x: &[f32], residual: Option<&[f32]>) -> candle_core::Result<Vec<f32>> {
+        let (k, n) = (self.in_dim, self.out_dim);
+        if x.len() % k != 0 {
+            candle_core::bail!(
+                "linear: input of {} values is not a multiple of {k}",
+                x.len()
+            );
+        }
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        out.par_chunks_mut(n * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (r, row) in chunk.chunks_mut(n).enumerate() {
+                    row.copy_from_slice(self.bias);
+                    if let Some(res) = residual {
+                        let i = c * ROWS_PER_TASK + r;
+                        for (o, v) in row.iter_mut().zip(&res[i * n..(i + 1) * n]) {
+                            *o += v;
+                        }
+                    }
+                }
+            });
+        matmul(
+            m,
+            n,
+            k,
+            &mut out,
+            n,
+            true,
+            x,
+            k,
+            1,
+            self.w_t,
+            n,
+            1,
+            gemm_parallelism(m, n, k),
+        );
+        let f: Option<fn(f32) -> f32> = match self.act {
+            Act::None => None,
+            Act::GeluErf => Some(gelu_erf),
+            Act::GeluTanh => Some(gelu_tanh),
+            Act::Relu => Some(|v: f32| v.max(0.0)),
+        };
+        if let Some(f) = f {
+            out.par_chunks_mut(n * ROWS_PER_TASK)
+                .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = f(*v)));
+        }
+        Ok(out)
+    }
+}
+
+struct LinearOp<'a>(&'a LinearParams<'a>);
+
+impl CustomOp1 for LinearOp<'_> {
+    fn name(&self) -> &'static str {
+        "relex-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(s, l, "linear input")?;
+        let out = self.0.run(x, None)?;
+        let rows = out.len() / self.0.out_dim;
+        Ok((CpuStorage::F32(out), Shape::from((rows, self.0.out_dim))))
+    }
+}
+
+struct LinearResidualOp<'a>(&'a LinearParams<'a>);
+
+impl CustomOp2 for LinearResidualOp<'_> {
+    fn name(&self) -> &'static str {
+        "relex-linear-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(s1, l1, "linear input")?;
+        let res = contiguous(s2, l2, "linear residual")?;
+        let rows = x.len() / self.0.in_dim;
+        if res.len() != rows * self.0.out_dim {
+            candle_core::bail!(
+                "linear residual: {} values, expected {}",
+                res.len(),
+                rows * self.0.out_dim
+            );
+        }
+        let out = self.0.run(x, Some(res))?;
+        Ok((CpuStorage::F32(out), Shape::from((rows, self.0.out_dim))))
+    }
+}
+
+/// `act(x · W + b (+ residual))` for `x` [rows, in] contiguous f32; returns [rows, out].
+pub fn linear(
+    x: &Tensor,
+    p: &LinearParams<'_>,
+    residual: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    match residual {
+        None => x.apply_op1_no_bwd(&LinearOp(p)),
+        Some(r) => x.apply_op2_no_bwd(r, &LinearResidualOp(p)),
+    }
+}
+
+/// Multi-head self-attention over a fused QKV projection.
+struct AttentionOp {
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    head_dim: usize,
+    /// Compute only the query at position 0 of each sequence (output [B, H]).
+    first_only: bool,
+}
+
+/// A raw pointer that may be shared across rayon tasks writing disjoint regions.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint (sequence, head) blocks of the output; see `attention`.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl CustomOp2 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "relex-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = contiguous(s1, l1, "attention qkv")?;
+        let mask = contiguous(s2, l2, "attention mask")?;
+        let (b, l, nh, hd) = (self.batch, self.seq, self.heads, self.head_dim);
+        let h = nh * hd;
+        if qkv.len() != b * l * 3 * h || mask.len() != b * l {
+            candle_core::bail!(
+                "attention: qkv has {} values, mask {}; expected {} and {}",
+                qkv.len(),
+                mask.len(),
+                b * l * 3 * h,
+                b * l
+            );
+        }
+        let lq = if self.first_only { 1 } else { l };
+        let mut out = vec![0f32; b * lq * h];
+        let out_ptr = SharedOut(out.as_mut_ptr());
+        let row = 3 * h;
+        (0..b * nh).into_par_iter().for_each_init(
+            || vec![0f32; lq * l],
+            |scores, task| {
+                let (bi, hi) = (task / nh, task % nh);
+                let base = bi * l * row;
+                let q = &qkv[base + hi * hd..];
+                let k = &qkv[base + h + hi * hd..];
+                let v = &qkv[base + 2 * h + hi * hd..];
+                // scores = Q·Kᵀ (the 1/√d scale is folded into Q's weights).
+                matmul(
+                    lq,
+                    l,
+                    hd,
+                    scores,
+                    l,
+                    false,
+                    q,
+                    row,
+                    1,
+                    k,
+                    1,
+                    row,
+                    gemm::Parallelism::None,
+                );
+                let m = &mask[bi * l..(bi + 1) * l];
+                for srow in scores.chunks_mut(l) {
+                    let mut max = f32::NEG_INFINITY;
+                    for (s, &keep) in srow.iter_mut().zip(m) {
+                        if keep == 0.0 {
+                            *s = f32::NEG_INFINITY;
+                        } else if *s > max {
+                            max = *s;
+                        }
+                    }
+                    let mut sum = 0f32;
+                    for s in srow.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let inv = 1.0 / sum;
+                    srow.iter_mut().for_each(|s| *s *= inv);
+                }
+                // SAFETY: this task alone writes rows bi·lq .. bi·lq+lq, columns
+                // hi·hd .. hi·hd+hd of `out`; no two tasks share a (bi, hi).
+                let dst = unsafe {
+                    let p = out_ptr;
+                    std::slice::from_raw_parts_mut(
+                        p.0.add(bi * lq * h + hi * hd),
+                        (lq - 1) * h + hd,
+                    )
+                };
+                matmul(
+                    lq,
+                    hd,
+                    l,
+                    dst,
+                    h,
+                    false,
+                    scores,
+                    l,
+                    1,
+                    v,
+                    row,
+                    1,
+                    gemm::Parallelism::None,
+                );
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b * lq, h))))
+    }
+}
+
+/// Attention of `qkv` [B·L, 3H] (Q pre-scaled) under `mask` [B, L] (1 = attend).
+/// Returns the context [B·L, H], or [B, H] when `first_only`.
+pub fn attention(
+    qkv: &Tensor,
+    mask: &Tensor,
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    head_dim: usize,
+    first_only: bool,
+) -> candle_core::Result<Tensor> {
+    qkv.apply_op2_no_bwd(
+        mask,
+        &AttentionOp {
+            batch,
+            seq,
+            heads,
+            head_dim,
+            first_only,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Deterministic, non-trivial test values.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2000) as f32
+                    / 1000.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn linear_matches_naive_with_residual_and_gelu() {
+        let (m, k, n) = (37, 19, 23);
+        let x = values(m * k, 1);
+        let w_t = values(k * n, 2);
+        let bias = values(n, 3);
+        let res = values(m * n, 4);
+        let p = LinearParams {
+            w_t: &w_t,
+            bias: &bias,
+            in_dim: k,
+            out_dim: n,
+            act: Act::GeluErf,
+        };
+        let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+        let rt = Tensor::from_vec(res.clone(), (m, n), &Device::Cpu).unwrap();
+        let got: Vec<f32> = linear(&xt, &p, Some(&rt))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = bias[j] as f64 + res[i * n + j] as f64;
+                for t in 0..k {
+                    acc += x[i * k + t] as f64 * w_t[t * n + j] as f64;
+                }
+                let v = acc as f32;
+                let want = gelu_erf(v);
+                assert!(
+                    (got[i * n + j] - want).abs() < 1e-5,
+                    "({i},{j}) {} vs {want}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matches_naive_and_ignores_masked_keys() {
+        let (b, l, nh, hd) = (3, 7, 2, 4);
+        let h = nh * hd;
+        let qkv = values(b * l * 3 * h, 5);
+        let mut mask = vec![1f32; b * l];
+        mask[l - 2..l].fill(0.0); // padded tail of sequence 0
+        mask[l + 3] = 0.0; // a pad in the middle of sequence 1
+        let qt = Tensor::from_vec(qkv.clone(), (b * l, 3 * h), &Device::Cpu).unwrap();
+        let mt = Tensor::from_vec(mask.clone(), (b, l), &Device::Cpu).unwrap();
+        let full: Vec<f32> = attention(&qt, &mt, b, l, nh, hd, false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let first: Vec<f32> = attention(&qt, &mt, b, l, nh, hd, true)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let at = |bi: usize, t: usize, part: usize, hi: usize, d: usize| {
+            qkv[(bi * l + t) * 3 * h + part * h + hi * hd + d] as f64
+        };
+        for bi in 0..b {
+            for hi in 0..nh {
+                for i in 0..l {
+                    let scores: Vec<f64> = (0..l)
+                        .map(|j| {
+                            if mask[bi * l + j] == 0.0 {
+                                f64::NEG_INFINITY
+                            } else {
+                                (0..hd)
+                                    .map(|d| at(bi, i, 0, hi, d) * at(bi, j, 1, hi, d))
+                                    .sum()
+                            }
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                    for d in 0..hd {
+                        let want: f64 = (0..l)
+                            .map(|j| (scores[j] - max).exp() / z * at(bi, j, 2, hi, d))
+                            .sum();
+                        let got = full[(bi * l + i) * h + hi * hd + d] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "b{bi} h{hi} i{i} d{d}: {got} vs {want}"
+                        );
+                        if i == 0 {
+                            assert!((first[bi * h + hi * hd + d] as f64 - want).abs() < 1e-5);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
