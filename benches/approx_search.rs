@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("anncur");
     g.sample_size(20);
+    g.measurement_time(std::time::Duration::from_secs(8));
     g.bench_function("approx_step_1M", |b| {
         b.iter(|| {
             let s = factor.approximate(black_box(&cvec)).expect("approx");

@@ -200,6 +200,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.05)
     ap.add_argument("--plain-frac", type=float, default=0.2)
     ap.add_argument("--train-budget", type=float, default=300.0, help="seconds of training at most")
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="reproduce a budget-cut run: at step 150 the LR schedule is set to this many steps "
+                         "(instead of the wall-clock estimate)")
     ap.add_argument("--rerank-k", type=int, default=256)
     ap.add_argument("--eval-splits", default="dev,test")
     ap.add_argument("--full-domains", default="")
@@ -209,6 +212,7 @@ def main():
     ap.add_argument("--demo-max-test", type=int, default=100000)
     ap.add_argument("--plain-eval", action="store_true", help="also evaluate unmarked query variants")
     ap.add_argument("--deadline", type=float, default=560.0, help="stop optional work after this many seconds")
+    ap.add_argument("--no-biencoder", action="store_true", help="skip bi-encoder + rerank eval (full-domain scoring only; needs --init)")
     ap.add_argument("--smoke", type=int, default=0, help="tiny local run: max queries per split / items per domain")
     ap.add_argument("--workers", type=int, default=min(8, (os.cpu_count() or 2) - 1))
     ap.add_argument("--amp", default="bf16", choices=["bf16", "fp16", "fp32"])
@@ -274,56 +278,60 @@ def main():
     pb = PairBuilder()
 
     # ---------------------------------------------------------------- 2. bi-encoder
-    base = BertModel.from_pretrained(args.base, torch_dtype=torch.float32).to(device).eval()
-
-    @torch.no_grad()
-    def embed(texts, bs=512):
-        t = tok(texts, add_special_tokens=True, truncation=True, max_length=256)["input_ids"]
-        order = np.argsort([len(x) for x in t])
-        out = torch.zeros(len(t), 384, device=device)
-        for s in range(0, len(t), bs):
-            idx = order[s:s + bs]
-            batch = pad_batch([(t[k], [0] * len(t[k])) for k in idx], device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                h = base(**batch).last_hidden_state.float()
-            m = batch["attention_mask"].unsqueeze(-1).float()
-            e = (h * m).sum(1) / m.sum(1)
-            out[torch.as_tensor(idx, device=device)] = F.normalize(e, dim=-1)
-        return out
-
-    # the bi-encoder sees plain text: item "lemmas: definition", query = sentence
-    iemb = embed([it["text"] for it in items])
-    qemb = embed([q["sentence"] for q in queries])
-    log("bi-encoder embeddings done")
-    del base
-    # per-query in-domain neighbours
-    nbr = {}  # query index -> np array of item indices (in-domain, best first)
-    bi_ranks = {}  # query index -> rank of gold among its domain
-    for d, idxs in dom_items.items():
-        qs = [k for k, q in enumerate(queries) if q["domain"] == d]
-        if not qs:
-            continue
-        di = torch.as_tensor(idxs, device=device)
-        S = qemb[torch.as_tensor(qs, device=device)] @ iemb[di].T
-        kk = min(S.shape[1], max(args.rerank_k, 64))
-        top = S.topk(kk, dim=1).indices.cpu().numpy()
-        gold_local = torch.as_tensor([idxs.index(iid[queries[k]["gold"]]) for k in qs], device=device)
-        gs = S.gather(1, gold_local[:, None])
-        ranks = (S > gs).sum(1).cpu().numpy()
-        idxs_np = np.asarray(idxs)
-        for r, k in enumerate(qs):
-            nbr[k] = idxs_np[top[r]]
-            bi_ranks[k] = int(ranks[r])
+    nbr, bi_ranks = {}, {}
     eval_splits = args.eval_splits.split(",")
-    metrics["bi_encoder"] = {}
-    for sp in eval_splits:
-        for d in sorted({q["domain"] for q in queries if q["split"] == sp}):
-            ks = [k for k, q in enumerate(queries) if q["domain"] == d]
-            metrics["bi_encoder"][d] = rank_metrics([bi_ranks[k] for k in ks])
-        ks = [k for k, q in enumerate(queries) if q["split"] == sp]
-        metrics["bi_encoder"]["_" + sp] = rank_metrics([bi_ranks[k] for k in ks])
-    log("bi-encoder", json.dumps({k: v for k, v in metrics["bi_encoder"].items() if k.startswith("_")}))
-    dump()
+    if not args.no_biencoder:
+        base = BertModel.from_pretrained(args.base, torch_dtype=torch.float32).to(device).eval()
+
+        @torch.no_grad()
+        def embed(texts, bs=512):
+            t = tok(texts, add_special_tokens=True, truncation=True, max_length=256)["input_ids"]
+            order = np.argsort([len(x) for x in t])
+            out = torch.zeros(len(t), 384, device=device)
+            for s in range(0, len(t), bs):
+                idx = order[s:s + bs]
+                batch = pad_batch([(t[k], [0] * len(t[k])) for k in idx], device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                    h = base(**batch).last_hidden_state.float()
+                m = batch["attention_mask"].unsqueeze(-1).float()
+                e = (h * m).sum(1) / m.sum(1)
+                out[torch.as_tensor(idx, device=device)] = F.normalize(e, dim=-1)
+            return out
+
+        # the bi-encoder sees plain text: item "lemmas: definition", query = sentence
+        iemb = embed([it["text"] for it in items])
+        qemb = embed([q["sentence"] for q in queries])
+        log("bi-encoder embeddings done")
+        del base
+        # per-query in-domain neighbours
+        nbr = {}  # query index -> np array of item indices (in-domain, best first)
+        bi_ranks = {}  # query index -> rank of gold among its domain
+        for d, idxs in dom_items.items():
+            qs = [k for k, q in enumerate(queries) if q["domain"] == d]
+            if not qs:
+                continue
+            di = torch.as_tensor(idxs, device=device)
+            S = qemb[torch.as_tensor(qs, device=device)] @ iemb[di].T
+            kk = min(S.shape[1], max(args.rerank_k, 64))
+            top = S.topk(kk, dim=1).indices.cpu().numpy()
+            gold_local = torch.as_tensor([idxs.index(iid[queries[k]["gold"]]) for k in qs], device=device)
+            gs = S.gather(1, gold_local[:, None])
+            ranks = (S > gs).sum(1).cpu().numpy()
+            idxs_np = np.asarray(idxs)
+            for r, k in enumerate(qs):
+                nbr[k] = idxs_np[top[r]]
+                bi_ranks[k] = int(ranks[r])
+        eval_splits = args.eval_splits.split(",")
+        metrics["bi_encoder"] = {}
+        for sp in eval_splits:
+            for d in sorted({q["domain"] for q in queries if q["split"] == sp}):
+                ks = [k for k, q in enumerate(queries) if q["domain"] == d]
+                metrics["bi_encoder"][d] = rank_metrics([bi_ranks[k] for k in ks])
+            ks = [k for k, q in enumerate(queries) if q["split"] == sp]
+            metrics["bi_encoder"]["_" + sp] = rank_metrics([bi_ranks[k] for k in ks])
+        log("bi-encoder", json.dumps({k: v for k, v in metrics["bi_encoder"].items() if k.startswith("_")}))
+        dump()
+
 
     # ---------------------------------------------------------------- 3. model
     if args.arch == "ce":
@@ -432,10 +440,12 @@ def main():
             step += 1
             if step == 50:
                 t_mark = time.time()
-            if step == 150 and t_mark is not None:
-                rate = (time.time() - t_mark) / 100
+            if step == 150 and (t_mark is not None or args.max_steps):
+                rate = (time.time() - t_mark) / 100 if t_mark else 1.0
                 left = args.train_budget - (time.time() - t_start)
                 fit = 150 + int(left / rate)
+                if args.max_steps:
+                    fit = args.max_steps
                 log(f"time budget: {rate:.3f}s/step -> schedule {sched_total[0]} -> {min(fit, sched_total[0])} steps")
                 sched_total[0] = max(min(fit, sched_total[0]), 151)
             if step % 200 == 0 or step == sched_total[0]:
@@ -505,7 +515,8 @@ def main():
             log("deadline reached; stopping eval")
             break
 
-    rerank(["marked"])
+    if not args.no_biencoder:
+        rerank(["marked"])
 
     # ---------------------------------------------------------------- full-domain scoring / demo
     doms = [d for d in args.full_domains.split(",") if d]
@@ -552,7 +563,7 @@ def main():
         if time.time() - T0 > args.deadline:
             log("deadline reached")
             break
-    if args.plain_eval and time.time() - T0 < args.deadline:
+    if args.plain_eval and not args.no_biencoder and time.time() - T0 < args.deadline:
         rerank(["sentence", "mention"])
     metrics["total_seconds"] = time.time() - T0
     dump()

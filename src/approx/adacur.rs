@@ -13,8 +13,9 @@
 //! top-k of everything scored.
 //!
 //! Because `S` changes every round, no `E` is cached: each round solves the
-//! small least-squares problem `w · R[:, S] ≈ c` (an SVD of `k_q × |S|`) and
-//! forms `s̃ = w · R` (`O(k_q · N)`).
+//! small least-squares problem `w · R[:, S] ≈ c` through incrementally
+//! updated normal equations (a `k_q × k_q` eigendecomposition, see
+//! `NormalEquations`) and forms `s̃ = w · R` (`O(k_q · N)`).
 //!
 //! # Defaults
 //! * `rounds = 5`, the whole budget split evenly (earlier rounds get the
@@ -39,9 +40,16 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::cur::{cur_weights, score_checked, select_anchor_items, AnchorStrategy, CurIndex};
+use faer::linalg::solvers::Solve;
+use faer::{Accum, Mat, Par};
+
+use super::cur::{
+    combine_rows, score_checked, select_anchor_items, AnchorStrategy, CurIndex,
+    PINV_RELATIVE_CUTOFF,
+};
 use super::{
-    rank_scored, top_k_indices, ApproxError, Matrix, PairScorer, Result, SearchResult, SplitMix64,
+    check_indices, rank_scored, top_k_indices, ApproxError, Matrix, PairScorer, Result,
+    SearchResult, SplitMix64,
 };
 
 /// Default number of rounds.
@@ -153,11 +161,14 @@ fn adacur_core<S: PairScorer + ?Sized>(
     mut rng: SplitMix64,
 ) -> Result<SearchResult> {
     let n = r.cols();
+    check_indices(&first, n, "item")?;
     let mut scored = first;
     let mut exact = score_checked(scorer, &scored)?;
     let mut in_scored: HashSet<usize> = scored.iter().copied().collect();
+    let mut normal = NormalEquations::new(r.rows());
+    normal.add(r, &scored, &exact);
     for &size in &sizes[1..] {
-        let approx = refit(r, &scored, &exact)?;
+        let approx = normal.approximate(r)?;
         let n_explore = ((params.exploration * size as f32).round() as usize).min(size);
         let n_exploit = size - n_explore;
         // The top `|S| + n_exploit` of s̃ hold at least n_exploit unscored.
@@ -173,13 +184,14 @@ fn adacur_core<S: PairScorer + ?Sized>(
             break;
         }
         let s = score_checked(scorer, &picks)?;
+        normal.add(r, &picks, &s);
         in_scored.extend(picks.iter().copied());
         scored.extend_from_slice(&picks);
         exact.extend_from_slice(&s);
     }
     // Final refit with everything scored: the approximation shown in the GUI
     // and measured by `rel_error`/`spearman` (no further CE calls).
-    let approx = refit(r, &scored, &exact)?;
+    let approx = normal.approximate(r)?;
     let mut warnings = Vec::new();
     let (m, kq) = (scored.len() as f64, r.rows() as f64);
     if m >= 0.8 * kq && m <= 1.25 * kq {
@@ -201,11 +213,116 @@ fn adacur_core<S: PairScorer + ?Sized>(
     })
 }
 
-/// `s̃ = c · pinv(R[:, items]) · R`.
-fn refit(r: &Matrix, items: &[usize], c: &[f32]) -> Result<Vec<f32>> {
-    let (w, _) = cur_weights(r, items, c)?;
-    let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
-    Ok(super::cur::combine_rows(r, &w))
+/// Incrementally maintained normal equations of ADACUR's refits.
+///
+/// Every round solves `w · A ≈ c` with `A = R[:, S]` (`k_q × m`) for the
+/// min-norm least-squares `w = c · pinv(A)`. Since `pinv(A) = Aᵀ (A Aᵀ)⁺`,
+/// `w = b · G⁺` with `G = A Aᵀ = Σ_{j∈S} R[:, j] R[:, j]ᵀ` (`k_q × k_q`) and
+/// `b = Σ_{j∈S} c_j R[:, j]`; both grow by rank-one terms as items are
+/// scored, so a round costs one `k_q × k_q` symmetric eigendecomposition
+/// regardless of `m`, instead of an SVD of the growing `k_q × m` matrix
+/// (2–4× faster at typical budgets). Eigenvalues below
+/// `PINV_RELATIVE_CUTOFF² · λ_max` are dropped, the same cut-off as the
+/// SVD pseudo-inverse on `σ = √λ`; `f64` eigenvalues are accurate to
+/// ≈1e-16 · λ_max, far below that threshold.
+///
+/// Once clearly more than `k_q` items (≥ 1.25 `k_q`) are scored, `G` is normally positive definite
+/// and well-conditioned; then a Cholesky solve (≈25× cheaper than the
+/// eigendecomposition) gives the same `w`. It is used only when it succeeds
+/// with every pivot `L_kk² ≥ 1e-10 · max_i G_ii`; otherwise (rank-deficient
+/// or nearly so, where the cut-off matters) the eigendecomposition runs.
+struct NormalEquations {
+    kq: usize,
+    g: Mat<f64>,
+    b: Vec<f64>,
+    /// Number of items added.
+    m: usize,
+}
+
+/// Minimum Cholesky pivot, relative to the largest diagonal entry of `G`,
+/// for the fast path (100× above the `PINV_RELATIVE_CUTOFF²` eigenvalue cut).
+const CHOLESKY_MIN_PIVOT: f64 = 1e-10;
+
+impl NormalEquations {
+    fn new(kq: usize) -> Self {
+        Self {
+            kq,
+            g: Mat::zeros(kq, kq),
+            b: vec![0.0; kq],
+            m: 0,
+        }
+    }
+
+    fn add(&mut self, r: &Matrix, items: &[usize], c: &[f32]) {
+        let x = Mat::<f64>::from_fn(self.kq, items.len(), |i, t| r.get(i, items[t]) as f64);
+        faer::linalg::matmul::matmul(&mut self.g, Accum::Add, &x, x.transpose(), 1.0, Par::Seq);
+        for (t, &ct) in c.iter().enumerate() {
+            for (i, bi) in self.b.iter_mut().enumerate() {
+                *bi += ct as f64 * x[(i, t)];
+            }
+        }
+        self.m += items.len();
+    }
+
+    /// Cholesky fast path (see the type docs); `None` when not applicable.
+    fn weights_cholesky(&self) -> Option<Vec<f64>> {
+        // Near-square systems (m ≈ k_q) are ill-conditioned; leave them to
+        // the more accurate eigendecomposition.
+        if 4 * self.m < 5 * self.kq || self.kq == 0 {
+            return None;
+        }
+        let llt = self.g.llt(faer::Side::Lower).ok()?;
+        let l = llt.L();
+        let gmax = (0..self.kq).map(|i| self.g[(i, i)]).fold(0.0, f64::max);
+        let pmin = (0..self.kq)
+            .map(|i| l[(i, i)] * l[(i, i)])
+            .fold(f64::INFINITY, f64::min);
+        if !(gmax > 0.0 && pmin >= CHOLESKY_MIN_PIVOT * gmax) {
+            return None;
+        }
+        // G is symmetric, so w = b · G⁻¹ = (G⁻¹ bᵀ)ᵀ.
+        let mut x = Mat::<f64>::from_fn(self.kq, 1, |i, _| self.b[i]);
+        llt.solve_in_place(&mut x);
+        let w: Vec<f64> = (0..self.kq).map(|i| x[(i, 0)]).collect();
+        w.iter().all(|v| v.is_finite()).then_some(w)
+    }
+
+    /// `w = b · G⁺`.
+    fn weights(&self) -> Result<Vec<f64>> {
+        if let Some(x) = self.b.iter().find(|x| !x.is_finite()) {
+            return Err(ApproxError::InvalidInput(format!(
+                "non-finite score sum {x}"
+            )));
+        }
+        if let Some(w) = self.weights_cholesky() {
+            return Ok(w);
+        }
+        let evd = self
+            .g
+            .self_adjoint_eigen(faer::Side::Lower)
+            .map_err(|e| ApproxError::Linalg(format!("eigendecomposition failed: {e:?}")))?;
+        let u = evd.U();
+        let lam: Vec<f64> = evd.S().column_vector().iter().copied().collect();
+        let lmax = lam.iter().copied().fold(0.0, f64::max);
+        let tol = PINV_RELATIVE_CUTOFF * PINV_RELATIVE_CUTOFF * lmax;
+        let mut w = vec![0.0; self.kq];
+        for (t, &l) in lam.iter().enumerate() {
+            if lmax <= 0.0 || l < tol {
+                continue;
+            }
+            let y: f64 = (0..self.kq).map(|i| self.b[i] * u[(i, t)]).sum::<f64>() / l;
+            for (i, wi) in w.iter_mut().enumerate() {
+                *wi += y * u[(i, t)];
+            }
+        }
+        Ok(w)
+    }
+
+    /// `s̃ = w · R`.
+    fn approximate(&self, r: &Matrix) -> Result<Vec<f32>> {
+        let w: Vec<f32> = self.weights()?.iter().map(|&x| x as f32).collect();
+        Ok(combine_rows(r, &w))
+    }
 }
 
 /// Up to `m` distinct random items from `0..n` outside `taken`.
@@ -241,6 +358,29 @@ mod tests {
     use super::super::testutil::low_rank;
     use super::super::{metrics, MatrixRowScorer};
     use super::*;
+
+    #[test]
+    fn normal_equations_match_svd_pinv() {
+        use super::super::cur::cur_weights;
+        let m = low_rank(50, 300, 6, 0.1, 22);
+        let r = m.select_rows(&(0..30).collect::<Vec<_>>()).unwrap();
+        let row = m.row(45);
+        // Below, at and above k_q scored items; in two increments.
+        for total in [10usize, 30, 80] {
+            let items: Vec<usize> = (0..total).map(|t| (t * 7) % 300).collect();
+            let c: Vec<f32> = items.iter().map(|&j| row[j]).collect();
+            let mut ne = NormalEquations::new(30);
+            let half = total / 2;
+            ne.add(&r, &items[..half], &c[..half]);
+            ne.add(&r, &items[half..], &c[half..]);
+            let a = ne.approximate(&r).unwrap();
+            let (w, _) = cur_weights(&r, &items, &c).unwrap();
+            let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+            let b = combine_rows(&r, &w);
+            let err = metrics::relative_error(&a, &b).unwrap();
+            assert!(err < 1e-4, "{total} items: {err}");
+        }
+    }
 
     #[test]
     fn round_sizes_sum_to_budget() {

@@ -39,15 +39,15 @@ use std::str::FromStr;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use adacur::{adacur_search, AdacurParams};
-pub use baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
+pub use adacur::{adacur_search, round_sizes, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
+pub use baselines::{exact_search, random_search, tfidf_search, tokenize, TfIdfIndex};
 pub use cur::{
     anncur_search, anncur_search_with_factor, pinv_f64, select_anchor_items, AnchorFactor,
-    AnchorStrategy, AnncurParams, ConvergencePoint, CurIndex, ILL_CONDITIONED_RATIO,
+    AnchorStrategy, AnncurParams, ConvergencePoint, CurIndex, Pinv, ILL_CONDITIONED_RATIO,
     PINV_RELATIVE_CUTOFF,
 };
 pub use eval::{evaluate, write_csv, EvalConfig, EvalRow};
-pub use metrics::{relative_error, spearman, top_k_recall};
+pub use metrics::{average_ranks, relative_error, spearman, top_k_recall};
 pub use npy::{read_npy, read_npy_bytes, write_npy, write_npy_bytes, NpyDtype};
 
 /// Errors of the approximate-search module. Bad input never panics; it ends
@@ -475,8 +475,14 @@ pub(crate) fn better(scores: &[f32], a: usize, b: usize) -> std::cmp::Ordering {
 }
 
 /// Indices of the `k` largest scores, best first (ties by lower index, NaN
-/// last). Large inputs are split into chunks whose local top-k are found in
-/// parallel and then merged, so a million scores take a few milliseconds.
+/// last).
+///
+/// Large inputs avoid a full selection over all indices: a strided sample
+/// gives a threshold that (very likely) lies just below the k-th largest
+/// value, one parallel pass keeps the few items at or above it, and only
+/// those are selected exactly. If fewer than `k` items pass, the threshold
+/// was too high and the exact fallback (parallel per-chunk selection) runs,
+/// so the result is always exact.
 pub fn top_k_indices(scores: &[f32], k: usize) -> Vec<usize> {
     let n = scores.len();
     let k = k.min(n);
@@ -484,30 +490,58 @@ pub fn top_k_indices(scores: &[f32], k: usize) -> Vec<usize> {
         return Vec::new();
     }
     const CHUNK: usize = 1 << 16;
-    let local = |lo: usize, hi: usize| -> Vec<usize> {
-        let mut idx: Vec<usize> = (lo..hi).collect();
+    let select = |mut idx: Vec<usize>| -> Vec<usize> {
         if idx.len() > k {
             idx.select_nth_unstable_by(k - 1, |&a, &b| better(scores, a, b));
             idx.truncate(k);
         }
+        idx.sort_unstable_by(|&a, &b| better(scores, a, b));
         idx
     };
-    let mut cand = if n <= 2 * CHUNK {
-        local(0, n)
-    } else {
-        let chunks: Vec<Vec<usize>> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| local(c * CHUNK, ((c + 1) * CHUNK).min(n)))
+    if n <= 2 * CHUNK {
+        return select((0..n).collect());
+    }
+    if k <= n / 64 {
+        // Sample every `stride`-th score; the k-th largest of n corresponds
+        // to rank ≈ k / stride in the sample. Take a safety margin below it.
+        let stride = (n / CHUNK).max(1);
+        let mut sample: Vec<f32> = scores
+            .iter()
+            .step_by(stride)
+            .map(|&x| rank_key(x))
             .collect();
-        let mut all = chunks.concat();
-        if all.len() > k {
-            all.select_nth_unstable_by(k - 1, |&a, &b| better(scores, a, b));
-            all.truncate(k);
+        let want = (k / stride) * 2 + 64;
+        if want < sample.len() {
+            let (_, t, _) = sample.select_nth_unstable_by(want, |a, b| b.total_cmp(a));
+            let threshold = *t;
+            let cand: Vec<usize> = scores
+                .par_chunks(CHUNK)
+                .enumerate()
+                .flat_map_iter(|(c, chunk)| {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, &x)| rank_key(x) >= threshold)
+                        .map(move |(t, _)| c * CHUNK + t)
+                })
+                .collect();
+            if cand.len() >= k {
+                return select(cand);
+            }
         }
-        all
-    };
-    cand.sort_unstable_by(|&a, &b| better(scores, a, b));
-    cand
+    }
+    let chunks: Vec<Vec<usize>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut idx: Vec<usize> = (c * CHUNK..((c + 1) * CHUNK).min(n)).collect();
+            if idx.len() > k {
+                idx.select_nth_unstable_by(k - 1, |&a, &b| better(scores, a, b));
+                idx.truncate(k);
+            }
+            idx
+        })
+        .collect();
+    select(chunks.concat())
 }
 
 /// Builds the final ranking: the `top_k` best exact scores among the scored
@@ -608,10 +642,14 @@ mod tests {
         let n = 300_000;
         let mut s: Vec<f32> = (0..n).map(|_| (rng.below(1000) as f32) / 7.0).collect();
         s[17] = f32::NAN;
-        let got = top_k_indices(&s, 500);
         let mut all: Vec<usize> = (0..n).collect();
         all.sort_by(|&a, &b| better(&s, a, b));
-        assert_eq!(got, all[..500].to_vec());
+        // Sampled-threshold path (small k), fallback path (large k), ties.
+        for k in [1, 500, 4000, 10_000] {
+            assert_eq!(top_k_indices(&s, k), all[..k].to_vec(), "k = {k}");
+        }
+        let flat = vec![1.0f32; 200_000];
+        assert_eq!(top_k_indices(&flat, 3), vec![0, 1, 2]);
         assert_eq!(top_k_indices(&s[..3], 10).len(), 3);
         assert!(top_k_indices(&s, 0).is_empty());
     }

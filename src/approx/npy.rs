@@ -270,10 +270,14 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/data/approx/eval_matrix.npy"
         );
-        if let Ok(m) = read_npy(p) {
-            assert_eq!((m.rows(), m.cols()), (60, 400));
-            assert!(m.data().iter().all(|x| x.is_finite()));
-        }
+        let m = read_npy(p).unwrap();
+        assert_eq!((m.rows(), m.cols()), (60, 400));
+        assert!(m.data().iter().all(|x| x.is_finite()));
+        // Missing files are I/O errors, not panics.
+        assert!(matches!(
+            read_npy("/nonexistent/x.npy"),
+            Err(ApproxError::Io(_))
+        ));
     }
 
     fn with_header(dict: &str, body: &[u8]) -> Vec<u8> {

@@ -122,6 +122,8 @@ pub struct BertConfig {
     pub relex_item_template: Option<String>,
     /// relex extension: the two marker tokens that surround a mention in a query.
     pub relex_mention_markers: Option<[String; 2]>,
+    /// relex extension: the pair length the model was trained with (default max_length).
+    pub relex_max_length: Option<usize>,
     /// relex extension: the pooling, for models that are not plain classifiers.
     pub relex_pooling: Option<Pooling>,
 }

@@ -213,6 +213,7 @@ impl CrossEncoder {
         };
         let max_length = opts
             .max_length
+            .or(cfg.relex_max_length)
             .unwrap_or(cfg.max_position_embeddings.min(512))
             .min(encoder.max_positions());
         let mut tokens = PairEncoder::from_folder(dir, max_length, true)?;

@@ -109,20 +109,49 @@ pub struct Analysis {
     pub histogram: Histogram,
 }
 
+/// A copy of what the analysis needs, so it can run off the UI thread.
+#[derive(Debug, Clone)]
+pub struct AnalysisInput {
+    pub job: u64,
+    pub version: u64,
+    pub exact: Vec<Option<f32>>,
+    pub approx: Option<Vec<f32>>,
+    /// The method's returned ranking (item indices, best first).
+    pub ranking: Option<Vec<usize>>,
+    pub top_k: usize,
+    pub complete: bool,
+}
+
+impl AnalysisInput {
+    pub fn from_search(search: &SearchState) -> Self {
+        Self {
+            job: search.job,
+            version: search.version,
+            exact: search.exact.iter().map(|s| s.map(|s| s.logit)).collect(),
+            approx: search.approx_scores().map(<[f32]>::to_vec),
+            ranking: search
+                .result
+                .as_ref()
+                .map(|r| r.ranking.iter().map(|x| x.item).collect()),
+            top_k: search.request.top_k,
+            complete: search.exact_complete(),
+        }
+    }
+}
+
 impl Analysis {
-    pub fn compute(search: &SearchState) -> Self {
-        let n = search.exact.len();
-        let exact: Vec<Option<f32>> = search.exact.iter().map(|s| s.map(|s| s.logit)).collect();
-        let exact_rank = descending_ranks(&exact);
-        let approx_rank = match (search.approx_scores(), &search.result) {
-            (Some(a), _) if a.len() == n => {
-                descending_ranks(&a.iter().map(|&v| Some(v)).collect::<Vec<_>>())
-            }
-            (_, Some(r)) => {
+    pub fn compute(input: &AnalysisInput) -> Self {
+        let exact = &input.exact;
+        let n = exact.len();
+        let approx = input.approx.as_deref().filter(|a| a.len() == n);
+        let exact_rank = descending_ranks(exact);
+        let approx_rank = match (approx, &input.ranking) {
+            (Some(a), _) => descending_ranks(&a.iter().map(|&v| Some(v)).collect::<Vec<_>>()),
+            (None, Some(r)) => {
                 // No approximate score vector: the method's own ranking is all there is.
                 let mut ranks = vec![NO_RANK; n];
-                for (pos, it) in r.ranking.iter().enumerate() {
-                    if let Some(slot) = ranks.get_mut(it.item) {
+                for (pos, &item) in r.iter().enumerate() {
+                    if let Some(slot) = ranks.get_mut(item) {
                         *slot = pos as u32 + 1;
                     }
                 }
@@ -134,7 +163,7 @@ impl Analysis {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         let mut items = Vec::new();
-        if let Some(a) = search.approx_scores().filter(|a| a.len() == n) {
+        if let Some(a) = approx {
             for (i, (e, &ap)) in exact.iter().zip(a).enumerate() {
                 if let Some(e) = e {
                     if e.is_finite() && ap.is_finite() {
@@ -146,10 +175,13 @@ impl Analysis {
             }
         }
         let pairs = xs.len();
-        let scatter_range = xs.iter().chain(&ys).fold(None, |acc: Option<(f64, f64)>, &v| {
-            let v = v as f64;
-            Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-        });
+        let scatter_range = xs
+            .iter()
+            .chain(&ys)
+            .fold(None, |acc: Option<(f64, f64)>, &v| {
+                let v = v as f64;
+                Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+            });
         let spearman = (pairs >= 3)
             .then(|| metrics::spearman(&xs, &ys).ok())
             .flatten();
@@ -160,28 +192,24 @@ impl Analysis {
             .collect();
         let scatter_items: Vec<u32> = (0..pairs).step_by(stride).map(|j| items[j]).collect();
 
-        let recall = search.result.as_ref().and_then(|r| {
-            if r.ranking.is_empty() || search.exact_known == 0 {
+        let known = exact.iter().any(Option::is_some);
+        let recall = input.ranking.as_ref().and_then(|returned| {
+            if returned.is_empty() || !known {
                 return None;
             }
-            let k = search.request.top_k.max(1).min(n);
-            let returned: Vec<usize> = r.ranking.iter().map(|x| x.item).collect();
+            let k = input.top_k.max(1).min(n);
             let full: Vec<f32> = exact
                 .iter()
                 .map(|s| s.unwrap_or(f32::NEG_INFINITY))
                 .collect();
-            Some((
-                k,
-                metrics::top_k_recall(&returned, &full, k),
-                search.exact_complete(),
-            ))
+            Some((k, metrics::top_k_recall(returned, &full, k), input.complete))
         });
 
         let exact_values: Vec<f32> = exact.iter().flatten().copied().collect();
         let histogram = Histogram::new(&exact_values, 40);
         Self {
-            version: search.version,
-            job: search.job,
+            version: input.version,
+            job: input.job,
             exact_rank,
             approx_rank,
             scatter,

@@ -18,7 +18,8 @@ pub enum RankingFormat {
 }
 
 impl RankingFormat {
-    pub const ALL: [RankingFormat; 3] = [RankingFormat::Csv, RankingFormat::Json, RankingFormat::Trec];
+    pub const ALL: [RankingFormat; 3] =
+        [RankingFormat::Csv, RankingFormat::Json, RankingFormat::Trec];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -235,7 +236,13 @@ fn trec_token(s: &str) -> String {
 pub fn suggested_name(query: &str, stem: &str, extension: &str) -> String {
     let slug: String = query
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect::<String>()
         .split('-')
         .filter(|s| !s.is_empty())

@@ -104,7 +104,9 @@ impl Jobs {
 
     /// Whether a load (not a search) is running or waiting.
     fn load_pending(&self) -> bool {
-        self.active.as_ref().is_some_and(|a| a.kind != JobKind::Search)
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.kind != JobKind::Search)
             || self.queue.iter().any(|(k, _)| *k != JobKind::Search)
     }
 

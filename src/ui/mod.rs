@@ -1,15 +1,36 @@
-//! The desktop explorer (egui). No model logic here: everything goes through the engine.
+//! The desktop explorer (egui). No model logic here: everything goes through the engine
+//! ([`crate::engine::EngineHandle`]), which runs on its own thread and wakes the window
+//! when an event arrives.
+//!
+//! One struct per panel: [`sources::SourcesPanel`] (left), [`query_bar::QueryBar`]
+//! (top), [`ranking::RankingView`] (centre), [`plots::PlotsPanel`] (right) and
+//! [`status_bar::StatusBar`] (bottom). Panels read the [`session::Session`] and push
+//! [`actions::Action`]s; [`app::RelexApp`] turns those into engine requests.
 
+pub mod actions;
+pub mod analysis;
 mod app;
+pub mod dialogs;
+pub mod export;
+pub mod jobs;
+pub mod plots;
+pub mod query_bar;
+pub mod ranking;
+pub mod recent;
+pub mod session;
+pub mod sources;
+pub mod status_bar;
+pub mod widgets;
 
-pub use app::RelexApp;
+pub use app::{RelexApp, StartSources};
 
 /// Opens the explorer window on the embedded demo.
 pub fn run_app() -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("relex — relevance explorer")
-            .with_inner_size([1400.0, 900.0])
+            .with_inner_size([1500.0, 920.0])
+            .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true),
         ..Default::default()
     };

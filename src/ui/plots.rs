@@ -51,7 +51,13 @@ impl PlotsPanel {
         self.recall_ui(ui, session, analysis, fresh, h, actions);
     }
 
-    fn header(ui: &mut egui::Ui, title: &str, kind: PlotKind, actions: &mut Vec<Action>, extra: impl FnOnce(&mut egui::Ui)) {
+    fn header(
+        ui: &mut egui::Ui,
+        title: &str,
+        kind: PlotKind,
+        actions: &mut Vec<Action>,
+        extra: impl FnOnce(&mut egui::Ui),
+    ) {
         ui.horizontal(|ui| {
             ui.label(RichText::new(title).strong());
             extra(ui);
@@ -76,21 +82,30 @@ impl PlotsPanel {
         height: f32,
         actions: &mut Vec<Action>,
     ) {
-        Self::header(ui, "Exact vs approximate", PlotKind::Scatter, actions, |ui| {
-            if fresh {
-                if let Some(rho) = analysis.spearman {
-                    ui.label(format!("ρ = {rho:.3}"));
-                }
-                if let Some((k, r, complete)) = analysis.recall {
-                    ui.label(format!("recall@{k} = {r:.2}{}", if complete { "" } else { "*" }))
+        Self::header(
+            ui,
+            "Exact vs approximate",
+            PlotKind::Scatter,
+            actions,
+            |ui| {
+                if fresh {
+                    if let Some(rho) = analysis.spearman {
+                        ui.label(format!("ρ = {rho:.3}"));
+                    }
+                    if let Some((k, r, complete)) = analysis.recall {
+                        ui.label(format!(
+                            "recall@{k} = {r:.2}{}",
+                            if complete { "" } else { "*" }
+                        ))
                         .on_hover_text(if complete {
                             "the method's top-k against the exact top-k"
                         } else {
                             "* against the exact scores known so far"
                         });
+                    }
                 }
-            }
-        });
+            },
+        );
         let items = session.items.as_ref();
         let search = session.search.as_ref();
         let points: &[PlotPoint] = if fresh { &analysis.scatter } else { &[] };
@@ -105,7 +120,9 @@ impl PlotsPanel {
         let label = move |pos: &HoverPosition<'_>| -> Option<String> {
             match pos {
                 HoverPosition::NearDataPoint {
-                    plot_name, index, position,
+                    plot_name,
+                    index,
+                    position,
                 } if *plot_name == "items" => {
                     let i = *scatter_items.get(*index)? as usize;
                     let it = items?.items.get(i)?;
@@ -206,15 +223,25 @@ impl PlotsPanel {
         let item = selected.and_then(|i| session.items.as_ref()?.items.get(i));
         let exact = selected.and_then(|i| search?.exact.get(i).copied().flatten());
         let approx = selected.and_then(|i| search?.approx_scores()?.get(i).copied());
-        Self::header(ui, "Selected item", PlotKind::Item, actions, |ui| match item {
-            Some(it) => {
-                ui.label(RichText::new(snippet(&it.id, 30)).monospace().color(SELECTED_COLOR))
+        Self::header(
+            ui,
+            "Selected item",
+            PlotKind::Item,
+            actions,
+            |ui| match item {
+                Some(it) => {
+                    ui.label(
+                        RichText::new(snippet(&it.id, 30))
+                            .monospace()
+                            .color(SELECTED_COLOR),
+                    )
                     .on_hover_text(it.title.as_deref().unwrap_or(&it.text));
-            }
-            None => {
-                ui.weak("click a row or a point");
-            }
-        });
+                }
+                None => {
+                    ui.weak("click a row or a point");
+                }
+            },
+        );
         if let Some(it) = item {
             ui.horizontal(|ui| {
                 ui.label(snippet(it.title.as_deref().unwrap_or(&it.text), 60));
@@ -231,13 +258,24 @@ impl PlotsPanel {
             .as_ref()
             .filter(|(i, _)| Some(*i) == selected)
             .map(|(_, pts)| pts);
-        let rect = ui
-            .columns(2, |cols| {
-                let r1 = convergence_plot(&mut cols[0], conv, exact.map(|e| e.logit as f64), height, search.is_some_and(|s| s.method().is_cur()));
-                let values: &[f32] = if fresh { &analysis.exact_values } else { &[] };
-                let r2 = histogram_plot(&mut cols[1], analysis, values, exact.map(|e| e.logit), height);
-                r1.union(r2)
-            });
+        let rect = ui.columns(2, |cols| {
+            let r1 = convergence_plot(
+                &mut cols[0],
+                conv,
+                exact.map(|e| e.logit as f64),
+                height,
+                search.is_some_and(|s| s.method().is_cur()),
+            );
+            let values: &[f32] = if fresh { &analysis.exact_values } else { &[] };
+            let r2 = histogram_plot(
+                &mut cols[1],
+                analysis,
+                values,
+                exact.map(|e| e.logit),
+                height,
+            );
+            r1.union(r2)
+        });
         self.rects.insert(PlotKind::Item, rect);
     }
 
@@ -314,9 +352,18 @@ fn convergence_plot(
         .allow_scroll(false)
         .show(ui, |pui| {
             if let Some(pts) = points {
-                let line: Vec<[f64; 2]> = pts.iter().map(|p| [p.k as f64, p.approx as f64]).collect();
-                pui.line(Line::new("approximation", line.clone()).color(APPROX_COLOR).width(2.0));
-                pui.add(Points::new("approximation", line).color(APPROX_COLOR).radius(2.5));
+                let line: Vec<[f64; 2]> =
+                    pts.iter().map(|p| [p.k as f64, p.approx as f64]).collect();
+                pui.line(
+                    Line::new("approximation", line.clone())
+                        .color(APPROX_COLOR)
+                        .width(2.0),
+                );
+                pui.add(
+                    Points::new("approximation", line)
+                        .color(APPROX_COLOR)
+                        .radius(2.5),
+                );
             }
             if let Some(e) = exact {
                 pui.add(HLine::new("exact", e).color(EXACT_COLOR).width(1.5));
@@ -358,7 +405,11 @@ fn histogram_plot(
                 pui.add(BarChart::new("exact scores", bars).color(EXACT_COLOR.gamma_multiply(0.7)));
             }
             if let Some(e) = exact {
-                pui.add(VLine::new("selected", e as f64).color(SELECTED_COLOR).width(2.0));
+                pui.add(
+                    VLine::new("selected", e as f64)
+                        .color(SELECTED_COLOR)
+                        .width(2.0),
+                );
             }
         });
     match exact {

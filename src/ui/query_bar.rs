@@ -43,7 +43,7 @@ impl Default for QueryBar {
 
 /// The id of the query text box (for focusing it).
 pub fn query_box_id() -> egui::Id {
-    egui::Id::new("relex-query-box")
+    egui::Id::unique("relex-query-box")
 }
 
 impl QueryBar {
@@ -81,7 +81,7 @@ impl QueryBar {
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             let can_run = !self.query.trim().is_empty();
             let run = ui
-                .add_enabled(can_run, egui::Button::new("Run ⏎"))
+                .add_enabled(can_run, egui::Button::new("Run"))
                 .on_hover_text("Enter");
             if (run.clicked() || enter) && can_run {
                 actions.push(Action::Run);
@@ -95,7 +95,7 @@ impl QueryBar {
             self.demo_ui(ui, session, actions);
         });
         ui.horizontal(|ui| {
-            ui.label("method");
+            let method_label_id = ui.label("method").id;
             egui::ComboBox::from_id_salt("relex-method")
                 .selected_text(method_label(self.method))
                 .show_ui(ui, |ui| {
@@ -103,18 +103,25 @@ impl QueryBar {
                         ui.selectable_value(&mut self.method, m, method_label(m))
                             .on_hover_text(method_help(m));
                     }
-                });
-            ui.label("CE budget");
+                })
+                .response
+                .labelled_by(method_label_id);
+            let l = ui.label("CE budget").id;
             ui.add(egui::DragValue::new(&mut self.budget).range(1..=100_000))
+                .labelled_by(l)
                 .on_hover_text("CE calls for the approximate stage (anchor items included)");
             if self.method == Method::Anncur {
-                ui.label("anchor items kᵢ");
-                ui.add(egui::DragValue::new(&mut self.k_i).range(1..=self.budget.max(1)));
+                let l = ui.label("anchor items k_i").id;
+                ui.add(egui::DragValue::new(&mut self.k_i).range(1..=self.budget.max(1)))
+                    .labelled_by(l);
             }
-            ui.label("top-k");
-            ui.add(egui::DragValue::new(&mut self.top_k).range(1..=1000));
+            let l = ui.label("top-k").id;
+            ui.add(egui::DragValue::new(&mut self.top_k).range(1..=1000))
+                .labelled_by(l);
             ui.checkbox(&mut self.verify_exact, "then score all exactly")
-                .on_hover_text("after the approximate ranking, stream exact CE scores for every item");
+                .on_hover_text(
+                    "after the approximate ranking, stream exact CE scores for every item",
+                );
             if self.method.is_cur() && session.index.is_none() {
                 ui.colored_label(
                     egui::Color32::from_rgb(220, 160, 40),
@@ -131,20 +138,26 @@ impl QueryBar {
             return;
         }
         let mut picked = None;
+        let l = ui.label("demo").id;
         egui::ComboBox::from_id_salt("relex-demo-queries")
             .selected_text("Demo queries")
             .width(140.0)
             .show_ui(ui, |ui| {
                 for (i, q) in session.demo_queries.iter().enumerate() {
                     if ui
-                        .selectable_label(self.query_id.as_deref() == Some(q.id.as_str()), snippet(&q.text, 70))
+                        .selectable_label(
+                            self.query_id.as_deref() == Some(q.id.as_str()),
+                            snippet(&q.text, 70),
+                        )
                         .on_hover_text(&q.text)
                         .clicked()
                     {
                         picked = Some(i);
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(l);
         if let Some(q) = picked.and_then(|i| session.demo_queries.get(i)) {
             self.query = q.text.clone();
             self.query_id = Some(q.id.clone());
@@ -166,7 +179,9 @@ pub fn method_label(m: Method) -> &'static str {
 fn method_help(m: Method) -> &'static str {
     match m {
         Method::Exact => "score every item with the cross-encoder (ignores the budget)",
-        Method::Anncur => "kᵢ anchor items + CUR approximation, the rest of the budget re-ranks the best",
+        Method::Anncur => {
+            "k_i anchor items + CUR approximation, the rest of the budget re-ranks the best"
+        }
         Method::Adacur => "the budget spent over rounds, refitting the approximation each round",
         Method::Tfidf => "TF-IDF retrieves, the CE re-ranks the top of it",
         Method::Random => "score a random sample of the budget's size",

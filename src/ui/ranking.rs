@@ -31,11 +31,15 @@ pub enum SortColumn {
 impl SortColumn {
     /// Whether the natural first click sorts best-first (descending score).
     fn descending_first(self) -> bool {
-        matches!(self, SortColumn::Exact | SortColumn::Approx | SortColumn::Tokens)
+        matches!(
+            self,
+            SortColumn::Exact | SortColumn::Approx | SortColumn::Tokens
+        )
     }
 }
 
 /// The table's state: filter, sort and the cached row order.
+#[derive(Default)]
 pub struct RankingView {
     pub filter: String,
     /// `None`: automatic (exact score, else approximate, else file order).
@@ -57,22 +61,6 @@ struct OrderKey {
     sort: (SortColumn, bool),
     filter_len: usize,
     filter_first: u32,
-}
-
-impl Default for RankingView {
-    fn default() -> Self {
-        Self {
-            filter: String::new(),
-            sort: None,
-            filtered: Vec::new(),
-            filter_key: None,
-            order: Vec::new(),
-            order_key: None,
-            gold: HashSet::new(),
-            gold_key: None,
-            scroll_to: None,
-        }
-    }
 }
 
 impl RankingView {
@@ -99,7 +87,8 @@ impl RankingView {
         if let Some(s) = self.sort {
             return s;
         }
-        let has_search = session.search.is_some() && analysis.job == session.search.as_ref().map_or(0, |s| s.job);
+        let has_search = session.search.is_some()
+            && analysis.job == session.search.as_ref().map_or(0, |s| s.job);
         if has_search && analysis.exact_rank.iter().any(|&r| r != NO_RANK) {
             (SortColumn::Exact, true)
         } else if has_search && analysis.approx_rank.iter().any(|&r| r != NO_RANK) {
@@ -174,13 +163,27 @@ impl RankingView {
             }
             SortColumn::Id => self.order.sort_by(|&a, &b| {
                 let o = it[a as usize].id.cmp(&it[b as usize].id);
-                if desc { o.reverse() } else { o }
+                if desc {
+                    o.reverse()
+                } else {
+                    o
+                }
             }),
             SortColumn::Title => self.order.sort_by(|&a, &b| {
-                let ta = it[a as usize].title.as_deref().unwrap_or(&it[a as usize].text);
-                let tb = it[b as usize].title.as_deref().unwrap_or(&it[b as usize].text);
+                let ta = it[a as usize]
+                    .title
+                    .as_deref()
+                    .unwrap_or(&it[a as usize].text);
+                let tb = it[b as usize]
+                    .title
+                    .as_deref()
+                    .unwrap_or(&it[b as usize].text);
                 let o = ta.cmp(tb);
-                if desc { o.reverse() } else { o }
+                if desc {
+                    o.reverse()
+                } else {
+                    o
+                }
             }),
             SortColumn::Exact | SortColumn::Approx => {
                 let v = if col == SortColumn::Exact {
@@ -195,14 +198,29 @@ impl RankingView {
                 });
             }
             SortColumn::Delta => self.order.sort_by_key(|&i| {
-                let (e, a) = (rank(&analysis.exact_rank, i), rank(&analysis.approx_rank, i));
+                let (e, a) = (
+                    rank(&analysis.exact_rank, i),
+                    rank(&analysis.approx_rank, i),
+                );
                 let d = (e != NO_RANK && a != NO_RANK).then(|| a as i64 - e as i64);
                 let d = d.unwrap_or(0);
-                (e == NO_RANK || a == NO_RANK, if desc { -d.abs() } else { d.abs() }, i)
+                (
+                    e == NO_RANK || a == NO_RANK,
+                    if desc { -d.abs() } else { d.abs() },
+                    i,
+                )
             }),
             SortColumn::Tokens => self.order.sort_by_key(|&i| {
                 let t = tokens(i);
-                (t.is_none(), if desc { usize::MAX - t.unwrap_or(0) } else { t.unwrap_or(0) }, i)
+                (
+                    t.is_none(),
+                    if desc {
+                        usize::MAX - t.unwrap_or(0)
+                    } else {
+                        t.unwrap_or(0)
+                    },
+                    i,
+                )
             }),
         }
     }
@@ -231,7 +249,9 @@ impl RankingView {
             ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
                 for f in RankingFormat::ALL.iter().rev() {
                     let b = ui.add_enabled(n > 0, egui::Button::new(f.label()).small());
-                    if b.on_hover_text(format!("export the ranking as {}", f.label())).clicked() {
+                    if b.on_hover_text(format!("export the ranking as {}", f.label()))
+                        .clicked()
+                    {
                         actions.push(Action::ExportRanking(*f));
                     }
                 }
@@ -243,40 +263,35 @@ impl RankingView {
             ui.add_space(40.0);
             ui.vertical_centered(|ui| {
                 ui.heading("No items loaded");
-                ui.label("Open an item list in the left panel (Ctrl+O), or drop a file onto the window.");
+                ui.label(
+                    "Open an item list in the left panel (Ctrl+O), or drop a file onto the window.",
+                );
             });
             return;
         }
         self.table_ui(ui, session, analysis, actions);
     }
 
-    fn header_button(&mut self, ui: &mut egui::Ui, label: &str, col: SortColumn, current: (SortColumn, bool), tip: &str) {
-        let arrow = if current.0 == col {
-            if current.1 { " ⏷" } else { " ⏶" }
-        } else {
-            ""
-        };
-        let resp = ui
-            .add(egui::Button::new(RichText::new(format!("{label}{arrow}")).strong()).frame(false))
-            .on_hover_text(tip);
-        if resp.clicked() {
-            self.sort = Some(if current.0 == col {
-                (col, !current.1)
-            } else {
-                (col, col.descending_first())
-            });
-        }
-    }
-
-    fn table_ui(&mut self, ui: &mut egui::Ui, session: &Session, analysis: &Analysis, actions: &mut Vec<Action>) {
+    fn table_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &Session,
+        analysis: &Analysis,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(items) = session.items.as_ref() else {
             return;
         };
         let search = session.search.as_ref();
-        let fresh = search.is_some_and(|s| s.job == analysis.job) && analysis.exact_rank.len() == items.items.len();
-        let approx = search.and_then(|s| s.approx_scores()).filter(|a| a.len() == items.items.len());
+        let fresh = search.is_some_and(|s| s.job == analysis.job)
+            && analysis.exact_rank.len() == items.items.len();
+        let approx = search
+            .and_then(|s| s.approx_scores())
+            .filter(|a| a.len() == items.items.len());
         let current_sort = self.effective_sort(analysis, session);
         let selected = session.selected;
+        // Cells must not take clicks from the row (selectable labels would).
+        ui.style_mut().interaction.selectable_labels = false;
         let mut table = TableBuilder::new(ui)
             .id_salt("relex-ranking")
             .striped(true)
@@ -300,21 +315,67 @@ impl RankingView {
         let order = std::mem::take(&mut self.order);
         let gold = &self.gold;
         let mut clicked = None;
+        let mut new_sort = None;
         table
             .header(22.0, |mut h| {
-                h.col(|ui| self.header_button(ui, "#", SortColumn::Index, current_sort, "row; click: file order"));
-                h.col(|ui| self.header_button(ui, "id", SortColumn::Id, current_sort, "item id"));
-                h.col(|ui| self.header_button(ui, "title / text", SortColumn::Title, current_sort, "hover a row for the full text"));
-                h.col(|ui| self.header_button(ui, "exact", SortColumn::Exact, current_sort, "exact CE score (raw logit)"));
+                let mut hb = |h: &mut egui_extras::TableRow<'_, '_>,
+                              label: &str,
+                              col: SortColumn,
+                              tip: &str| {
+                    h.col(|ui| {
+                        if let Some(s) = header_button(ui, label, col, current_sort, tip) {
+                            new_sort = Some(s);
+                        }
+                    });
+                };
+                hb(&mut h, "#", SortColumn::Index, "row; click: file order");
+                hb(&mut h, "id", SortColumn::Id, "item id");
+                hb(
+                    &mut h,
+                    "title / text",
+                    SortColumn::Title,
+                    "hover a row for the full text",
+                );
+                hb(
+                    &mut h,
+                    "exact",
+                    SortColumn::Exact,
+                    "exact CE score (raw logit)",
+                );
                 h.col(|ui| {
                     ui.label(RichText::new("act.").strong())
                         .on_hover_text("the model's activation of the logit (e.g. sigmoid)");
                 });
-                h.col(|ui| self.header_button(ui, "approx", SortColumn::Approx, current_sort, "the method's approximate score (CUR s̃ or TF-IDF cosine)"));
-                h.col(|ui| self.header_button(ui, "r.ex", SortColumn::Exact, current_sort, "rank under the exact score"));
-                h.col(|ui| self.header_button(ui, "r.ap", SortColumn::Approx, current_sort, "rank under the approximate score"));
-                h.col(|ui| self.header_button(ui, "Δ", SortColumn::Delta, current_sort, "rank change: approximate rank − exact rank"));
-                h.col(|ui| self.header_button(ui, "tok", SortColumn::Tokens, current_sort, "tokens of the pair; ✂ = truncated"));
+                hb(
+                    &mut h,
+                    "approx",
+                    SortColumn::Approx,
+                    "the method's approximate score (CUR or TF-IDF cosine)",
+                );
+                hb(
+                    &mut h,
+                    "r.ex",
+                    SortColumn::Exact,
+                    "rank under the exact score",
+                );
+                hb(
+                    &mut h,
+                    "r.ap",
+                    SortColumn::Approx,
+                    "rank under the approximate score",
+                );
+                hb(
+                    &mut h,
+                    "Δ",
+                    SortColumn::Delta,
+                    "rank change: approximate rank − exact rank",
+                );
+                hb(
+                    &mut h,
+                    "tok",
+                    SortColumn::Tokens,
+                    "tokens of the pair; \"cut\" = truncated",
+                );
             })
             .body(|body| {
                 body.rows(ROW_HEIGHT, order.len(), |mut row| {
@@ -326,13 +387,21 @@ impl RankingView {
                         return;
                     };
                     let exact = search.and_then(|s| s.exact.get(i).copied().flatten());
-                    let er = if fresh { analysis.exact_rank[i] } else { NO_RANK };
-                    let ar = if fresh { analysis.approx_rank[i] } else { NO_RANK };
+                    let er = if fresh {
+                        analysis.exact_rank[i]
+                    } else {
+                        NO_RANK
+                    };
+                    let ar = if fresh {
+                        analysis.approx_rank[i]
+                    } else {
+                        NO_RANK
+                    };
                     row.set_selected(selected == Some(i));
                     let pos = row.index() + 1;
                     row.col(|ui| {
                         if gold.contains(&i) {
-                            ui.label(RichText::new(format!("★{pos}")).color(SELECTED_COLOR))
+                            ui.label(RichText::new(format!("*{pos}")).color(SELECTED_COLOR))
                                 .on_hover_text("a gold item of this demo query");
                         } else {
                             ui.label(pos.to_string());
@@ -389,13 +458,15 @@ impl RankingView {
                     row.col(|ui| {
                         if let Some(s) = exact {
                             if s.truncation.any() {
-                                ui.label(RichText::new(format!("{}✂", s.tokens)).color(APPROX_COLOR))
-                                    .on_hover_text(format!(
-                                        "truncated ({}): {} query and {} item tokens cut",
-                                        s.truncation.side(),
-                                        s.truncation.query_tokens_cut,
-                                        s.truncation.item_tokens_cut
-                                    ));
+                                ui.label(
+                                    RichText::new(format!("{} cut", s.tokens)).color(APPROX_COLOR),
+                                )
+                                .on_hover_text(format!(
+                                    "truncated ({}): {} query and {} item tokens cut",
+                                    s.truncation.side(),
+                                    s.truncation.query_tokens_cut,
+                                    s.truncation.item_tokens_cut
+                                ));
                             } else {
                                 ui.label(s.tokens.to_string());
                             }
@@ -419,17 +490,64 @@ impl RankingView {
                                 s.logit,
                                 s.activation,
                                 s.tokens,
-                                if s.truncation.any() { " · truncated" } else { "" }
+                                if s.truncation.any() {
+                                    " · truncated"
+                                } else {
+                                    ""
+                                }
                             ));
                         }
                     });
                 });
             });
         self.order = order;
+        if new_sort.is_some() {
+            self.sort = new_sort;
+        }
         if let Some(i) = clicked {
             actions.push(Action::Select(i));
         }
     }
+}
+
+/// A sortable column header; returns the new sort when clicked.
+fn header_button(
+    ui: &mut egui::Ui,
+    label: &str,
+    col: SortColumn,
+    current: (SortColumn, bool),
+    tip: &str,
+) -> Option<(SortColumn, bool)> {
+    let sorted = (current.0 == col).then_some(current.1);
+    let resp = ui
+        .add(egui::Button::new(RichText::new(label).strong()).frame(false))
+        .on_hover_text(tip);
+    if let Some(desc) = sorted {
+        // A painted triangle: the default fonts have no arrow glyphs.
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(8.0, 8.0), egui::Sense::hover());
+        let c = rect.center();
+        let (tip_y, base_y) = if desc {
+            (c.y + 3.0, c.y - 3.0)
+        } else {
+            (c.y - 3.0, c.y + 3.0)
+        };
+        ui.painter().add(egui::Shape::convex_polygon(
+            vec![
+                egui::pos2(c.x - 4.0, base_y),
+                egui::pos2(c.x + 4.0, base_y),
+                egui::pos2(c.x, tip_y),
+            ],
+            ui.visuals().strong_text_color(),
+            egui::Stroke::NONE,
+        ));
+    }
+    resp.clicked().then(|| {
+        if current.0 == col {
+            (col, !current.1)
+        } else {
+            (col, col.descending_first())
+        }
+    })
 }
 
 /// One line about the current search.
@@ -471,7 +589,7 @@ fn summary_ui(ui: &mut egui::Ui, session: &Session, analysis: &Analysis) {
         }
         if let Some(r) = &s.result {
             for w in &r.warnings {
-                ui.colored_label(Color32::from_rgb(220, 160, 40), format!("⚠ {w}"));
+                ui.colored_label(Color32::from_rgb(220, 160, 40), format!("warning: {w}"));
             }
         }
     });

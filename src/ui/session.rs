@@ -36,7 +36,12 @@ pub struct SearchState {
 }
 
 impl SearchState {
-    pub fn new(job: JobId, request: SearchRequest, query_id: Option<String>, n_items: usize) -> Self {
+    pub fn new(
+        job: JobId,
+        request: SearchRequest,
+        query_id: Option<String>,
+        n_items: usize,
+    ) -> Self {
         Self {
             job,
             request,

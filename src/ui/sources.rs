@@ -240,8 +240,9 @@ impl SourcesPanel {
                     );
                 });
                 ui.horizontal(|ui| {
-                    ui.label("anchor queries k_q");
-                    ui.add(egui::DragValue::new(&mut self.k_q).range(2..=5000));
+                    let l = ui.label("anchor queries k_q").id;
+                    ui.add(egui::DragValue::new(&mut self.k_q).range(2..=5000))
+                        .labelled_by(l);
                 });
                 ui.horizontal(|ui| {
                     if ui.button("Output…").clicked() {
@@ -296,37 +297,37 @@ fn busy_line(ui: &mut egui::Ui, job: Option<&ActiveJob>, kinds: &[JobKind]) {
 
 impl SourcesPanel {
     fn recent_ui(&mut self, ui: &mut egui::Ui, recent: &RecentFiles, actions: &mut Vec<Action>) {
-    egui::CollapsingHeader::new("Recent")
-        .default_open(true)
-        .show(ui, |ui| {
-            if recent.entries.is_empty() {
-                ui.weak("nothing yet");
-            }
-            for e in &recent.entries {
-                let short = std::path::Path::new(&e.spec)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| e.spec.clone());
-                let resp = ui
-                    .add(
-                        egui::Button::new(format!("{}: {short}", e.kind.label()))
-                            .small()
-                            .frame(false),
-                    )
-                    .on_hover_text(&e.spec);
-                if resp.clicked() {
-                    let path = PathBuf::from(&e.spec);
-                    actions.push(match e.kind {
-                        RecentKind::Model => Action::LoadModel(e.spec.clone()),
-                        RecentKind::Items => Action::LoadItems(path),
-                        RecentKind::Index => Action::LoadIndex(path),
-                        RecentKind::AnchorQueries => {
-                            self.anchor_path = e.spec.clone();
-                            continue;
-                        }
-                    });
+        egui::CollapsingHeader::new("Recent")
+            .default_open(true)
+            .show(ui, |ui| {
+                if recent.entries.is_empty() {
+                    ui.weak("nothing yet");
                 }
-            }
-        });
+                for e in &recent.entries {
+                    let short = std::path::Path::new(&e.spec)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| e.spec.clone());
+                    let resp = ui
+                        .add(
+                            egui::Button::new(format!("{}: {short}", e.kind.label()))
+                                .small()
+                                .frame(false),
+                        )
+                        .on_hover_text(&e.spec);
+                    if resp.clicked() {
+                        let path = PathBuf::from(&e.spec);
+                        actions.push(match e.kind {
+                            RecentKind::Model => Action::LoadModel(e.spec.clone()),
+                            RecentKind::Items => Action::LoadItems(path),
+                            RecentKind::Index => Action::LoadIndex(path),
+                            RecentKind::AnchorQueries => {
+                                self.anchor_path = e.spec.clone();
+                                continue;
+                            }
+                        });
+                    }
+                }
+            });
     }
 }

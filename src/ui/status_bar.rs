@@ -123,7 +123,11 @@ impl StatusBar {
                 }
                 let mut text = j.label.clone();
                 if j.total > 0 {
-                    text.push_str(&format!(" {}/{}", format_count(j.done), format_count(j.total)));
+                    text.push_str(&format!(
+                        " {}/{}",
+                        format_count(j.done),
+                        format_count(j.total)
+                    ));
                 }
                 if let Some(eta) = j.eta_seconds() {
                     text.push_str(&format!(" · {} left", format_duration(eta)));

@@ -1,0 +1,86 @@
+//! The shipped default cross-encoder (assets/models/wordnet-minilm-ce, f16 weights)
+//! against transformers' scores of the same weights in f32, recorded by
+//! `training/make_golden.py`: marked, plain and truncated pairs.
+
+use relex::model::{CrossEncoder, LoadOptions, ScoreOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Golden {
+    pairs: Vec<Pair>,
+}
+
+#[derive(Deserialize)]
+struct Pair {
+    query: String,
+    item: String,
+    score: f32,
+    n_tokens: usize,
+}
+
+#[test]
+fn default_model_matches_transformers() {
+    let g: Golden = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/wordnet_ce_golden.json").expect("golden"),
+    )
+    .expect("golden json");
+    let model = CrossEncoder::load("assets/models/wordnet-minilm-ce", &LoadOptions::default())
+        .expect("default model loads");
+    assert_eq!(model.info().max_length, 256);
+    let mut worst = 0f32;
+    let mut worst_batched = 0f32;
+    let queries: Vec<&str> = {
+        let mut q: Vec<&str> = g.pairs.iter().map(|p| p.query.as_str()).collect();
+        q.dedup();
+        q
+    };
+    for p in &g.pairs {
+        let s = model
+            .score(&p.query, &[p.item.as_str()], &ScoreOptions::default())
+            .unwrap()[0];
+        worst = worst.max((s.logit - p.score).abs());
+        assert_eq!(s.tokens, p.n_tokens, "token count for {:?}", p.query);
+    }
+    for q in queries {
+        let group: Vec<&Pair> = g.pairs.iter().filter(|p| p.query == q).collect();
+        let items: Vec<&str> = group.iter().map(|p| p.item.as_str()).collect();
+        let scores = model.score(q, &items, &ScoreOptions::default()).unwrap();
+        for (s, p) in scores.iter().zip(&group) {
+            worst_batched = worst_batched.max((s.logit - p.score).abs());
+        }
+    }
+    eprintln!("max abs error: single {worst:e}, batched {worst_batched:e}");
+    // The bar for the shipped model is 1e-3; f32 arithmetic on the same weights
+    // lands far below it.
+    assert!(
+        worst <= 1e-4 && worst_batched <= 1e-4,
+        "{worst} / {worst_batched}"
+    );
+    assert!(
+        g.pairs.iter().any(|p| p.n_tokens == 256),
+        "fixture covers truncation"
+    );
+}
+
+#[test]
+fn brackets_mark_the_mention_like_the_markers_do() {
+    let model = CrossEncoder::load("assets/models/wordnet-minilm-ce", &LoadOptions::default())
+        .expect("default model loads");
+    let item = "desk [unused2] desk: a piece of furniture with a writing surface";
+    let a = model
+        .score(
+            "he sat at the [desk] all day",
+            &[item],
+            &ScoreOptions::default(),
+        )
+        .unwrap()[0];
+    let b = model
+        .score(
+            "he sat at the [unused0] desk [unused1] all day",
+            &[item],
+            &ScoreOptions::default(),
+        )
+        .unwrap()[0];
+    assert_eq!(a.logit, b.logit);
+    assert_eq!(a.tokens, b.tokens);
+}
