@@ -28,6 +28,10 @@ pub struct EvalArgs {
     /// Test queries (with --index).
     #[arg(long)]
     pub test_queries: Option<PathBuf>,
+    /// Precomputed exact scores of the test queries (.npy, test queries × items), used
+    /// with --index instead of running the model.
+    #[arg(long, requires = "index")]
+    pub test_scores: Option<PathBuf>,
     /// Number of anchor rows (with --scores).
     #[arg(long, default_value_t = 100)]
     pub anchor_rows: usize,
@@ -210,7 +214,19 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
         )
     ));
     let n = list.items.len();
-    let exact = if cache.exists() {
+    let exact = if let Some(p) = &a.test_scores {
+        let m = read_npy(p).with_context(|| format!("reading {}", p.display()))?;
+        if m.rows() != tests.queries.len() || m.cols() != n {
+            anyhow::bail!(
+                "{}: {} × {} scores, but there are {} test queries and {n} items",
+                p.display(),
+                m.rows(),
+                m.cols(),
+                tests.queries.len()
+            );
+        }
+        m
+    } else if cache.exists() {
         eprintln!("using cached exact scores {}", cache.display());
         read_npy(&cache)?
     } else {

@@ -73,8 +73,10 @@ pub fn run(cmd: &IndexCommand) -> anyhow::Result<()> {
     }
 }
 
-fn load_anchor_queries(path: &Path, k_q: usize) -> anyhow::Result<Vec<AnchorQuery>> {
+/// The anchor queries of `path`, the first `k_q` of them when given.
+fn load_anchor_queries(path: &Path, k_q: Option<usize>) -> anyhow::Result<Vec<AnchorQuery>> {
     let set = items::load_queries(path, &items::LoadOptions::default())?;
+    let k_q = k_q.unwrap_or(set.queries.len());
     if set.queries.len() < k_q {
         eprintln!(
             "note: {} holds {} queries; using all of them (k_q = {})",
@@ -101,7 +103,7 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
     let template = model.info().item_template.clone();
     let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
     let anchors = match &a.anchor_queries {
-        Some(p) => load_anchor_queries(p, a.kq)?,
+        Some(p) => load_anchor_queries(p, Some(a.kq))?,
         None => {
             let picks = crate::approx::sample_without_replacement(
                 &mut crate::approx::SplitMix64::new(17),
@@ -159,7 +161,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
     let model = a.model.load()?;
     let list = a.items.load()?;
     let r = read_npy(&a.scores).with_context(|| format!("reading {}", a.scores.display()))?;
-    let anchors = load_anchor_queries(&a.anchor_queries, usize::MAX)?;
+    let anchors = load_anchor_queries(&a.anchor_queries, None)?;
     if r.rows() != anchors.len() || r.cols() != list.items.len() {
         anyhow::bail!(
             "{}: matrix is {} × {}, but there are {} anchor queries and {} items",
