@@ -228,6 +228,38 @@ fn ui_query_shows_approximate_then_exact_scores() {
     // The table is ranked by exact score: its first row has exact rank 1.
     let first = app.table_order()[0] as usize;
     assert_eq!(app.analysis().exact_rank[first], 1);
+    let first_id = app
+        .session()
+        .items
+        .as_ref()
+        .map(|s| s.items[first].id.clone())
+        .unwrap_or_default();
+
+    // Export as a TREC run (written on a helper thread) and as CSV.
+    let run = dir.path().join("run.trec");
+    let csv = dir.path().join("ranking.csv");
+    let app = h.state_mut().app_mut();
+    app.export_ranking(relex::ui::export::RankingFormat::Trec, run.clone());
+    app.export_ranking(relex::ui::export::RankingFormat::Csv, csv.clone());
+    pump_until(&mut h, "the exports", Duration::from_secs(20), |a| {
+        a.session()
+            .notices
+            .iter()
+            .filter(|n| n.starts_with("exported"))
+            .count()
+            == 2
+    });
+    let text = std::fs::read_to_string(&run).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 40);
+    let fields: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(fields[0], "1");
+    assert_eq!(fields[1], "Q0");
+    assert_eq!(fields[2], first_id);
+    assert_eq!(fields[3], "1");
+    assert_eq!(fields[5], "relex");
+    let csv_text = std::fs::read_to_string(&csv).unwrap_or_default();
+    assert_eq!(csv_text.lines().count(), 41, "header + one row per item");
 }
 
 #[test]
@@ -388,6 +420,43 @@ fn ui_escape_cancels_a_running_search() {
         at_cancel
     );
     assert!(has_label_containing(&h, "cancelled"));
+}
+
+/// A file dropped onto the window, as the windowing integration would hand it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn ui_dropping_a_file_loads_it() {
+    let dir = tempdir();
+    let first = write_items(dir.path(), 12, 1);
+    let mut h = harness(StartSources::Files {
+        model: TINY_CE.into(),
+        items: Some(first),
+        index: None,
+    });
+    pump_until(&mut h, "model and items", Duration::from_secs(60), loaded);
+    let other = dir.path().join("other");
+    assert!(std::fs::create_dir_all(&other).is_ok());
+    let dropped = write_items(&other, 7, 1);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(dropped)));
+    h.step();
+    pump_until(&mut h, "the dropped file", Duration::from_secs(60), |a| {
+        a.session().n_items() == 7 && !a.is_busy()
+    });
+    assert!(has_label_containing(&h, "7 items (jsonl)"));
 }
 
 #[test]

@@ -250,8 +250,9 @@ impl RelexApp {
             );
         });
         egui::Panel::left("relex-sources")
-            .default_size(280.0)
-            .min_size(200.0)
+            .default_size(290.0)
+            .min_size(220.0)
+            .max_size(480.0)
             .show(ui, |ui| {
                 self.sources.sources_ui(
                     ui,
@@ -262,8 +263,9 @@ impl RelexApp {
                 );
             });
         egui::Panel::right("relex-plots")
-            .default_size(480.0)
+            .default_size(470.0)
             .min_size(300.0)
+            .max_size(900.0)
             .show(ui, |ui| {
                 self.plots
                     .plots_ui(ui, &self.session, &self.analysis, &mut self.actions);

@@ -329,6 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn png_is_cropped_to_the_plot() {
+        let mut img = egui::ColorImage::filled([20, 10], egui::Color32::BLACK);
+        img.pixels[3 * 20 + 4] = egui::Color32::RED;
+        let dir = std::env::temp_dir().join(format!("relex-png-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("plot.png");
+        // 2 pixels per point: points (2,1)-(6,4) are pixels (4,2)-(12,8); past the edge clamps.
+        let rect = egui::Rect::from_min_max(egui::pos2(2.0, 1.0), egui::pos2(6.0, 40.0));
+        assert_eq!(save_png(&img, rect, 2.0, &path), Ok(()));
+        let back = image::open(&path).map(|i| i.to_rgba8());
+        let _ = std::fs::remove_dir_all(&dir);
+        let back = back.unwrap_or_default();
+        assert_eq!(back.dimensions(), (8, 8));
+        assert_eq!(back.get_pixel(0, 1).0, [255, 0, 0, 255]);
+        let off = egui::Rect::from_min_max(egui::pos2(50.0, 50.0), egui::pos2(60.0, 60.0));
+        assert!(save_png(&img, off, 1.0, &path).is_err());
+    }
+
+    #[test]
     fn trec_run_ranks_by_exact_score() {
         let mut out = Vec::new();
         let n = snapshot().write(RankingFormat::Trec, &mut out).ok();

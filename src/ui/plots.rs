@@ -42,7 +42,8 @@ impl PlotsPanel {
             .search
             .as_ref()
             .is_some_and(|s| s.job == analysis.job);
-        let spacing = 3.0 * 28.0;
+        // Headers, captions and separators of the three sections.
+        let spacing = 3.0 * 48.0;
         let h = ((ui.available_height() - spacing) / 3.0).max(120.0);
         self.scatter_ui(ui, session, analysis, fresh, h, actions);
         ui.separator();
@@ -140,11 +141,17 @@ impl PlotsPanel {
                 }
             }
         };
-        let range = analysis.scatter_range.filter(|_| fresh);
+        // y = x only where the approximation is on the CE's scale (CUR); TF-IDF is a cosine.
+        let is_cur = search.is_some_and(|s| s.method().is_cur());
+        let range = analysis.scatter_range.filter(|_| fresh && is_cur);
         let plot = Plot::new("relex-scatter")
             .height(height)
             .x_axis_label("exact CE score")
-            .y_axis_label("approximation")
+            .y_axis_label(if is_cur || search.is_none() {
+                "approximation"
+            } else {
+                "TF-IDF cosine"
+            })
             .label_formatter(label)
             .allow_scroll(false);
         let resp = plot.show(ui, |pui| {

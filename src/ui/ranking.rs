@@ -191,11 +191,27 @@ impl RankingView {
                 } else {
                     &analysis.approx_rank
                 };
-                // Best score = rank 1; missing ranks always last.
-                self.order.sort_by_key(|&i| {
+                // Ranks are a permutation: place rows by rank in O(n) instead of sorting.
+                // Best score = rank 1; missing ranks always last, in file order.
+                let mut slots = vec![u32::MAX; n];
+                let mut unranked = Vec::new();
+                for &i in &self.order {
                     let r = rank(v, i);
-                    (r == NO_RANK, if desc { r } else { u32::MAX - r }, i)
-                });
+                    match slots.get_mut((r as usize).wrapping_sub(1)) {
+                        Some(slot) if r != NO_RANK => *slot = i,
+                        _ => unranked.push(i),
+                    }
+                }
+                self.order.clear();
+                let ranked = slots.into_iter().filter(|&i| i != u32::MAX);
+                if desc {
+                    self.order.extend(ranked);
+                } else {
+                    let mut r: Vec<u32> = ranked.collect();
+                    r.reverse();
+                    self.order.extend(r);
+                }
+                self.order.extend(unranked);
             }
             SortColumn::Delta => self.order.sort_by_key(|&i| {
                 let (e, a) = (
@@ -234,29 +250,29 @@ impl RankingView {
     ) {
         summary_ui(ui, session, analysis);
         let n = session.n_items();
-        ui.horizontal(|ui| {
-            ui.label("Filter");
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Filter").id;
             ui.add(
                 egui::TextEdit::singleline(&mut self.filter)
                     .hint_text("id, title or text")
-                    .desired_width(220.0),
-            );
+                    .desired_width(180.0),
+            )
+            .labelled_by(l);
             ui.label(format!(
                 "{} of {} items",
                 format_count(self.filtered.len()),
                 format_count(n)
             ));
-            ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
-                for f in RankingFormat::ALL.iter().rev() {
-                    let b = ui.add_enabled(n > 0, egui::Button::new(f.label()).small());
-                    if b.on_hover_text(format!("export the ranking as {}", f.label()))
-                        .clicked()
-                    {
-                        actions.push(Action::ExportRanking(*f));
-                    }
+            ui.separator();
+            ui.weak("export");
+            for f in RankingFormat::ALL {
+                let b = ui.add_enabled(n > 0, egui::Button::new(f.label()).small());
+                if b.on_hover_text(format!("export the ranking as {}", f.label()))
+                    .clicked()
+                {
+                    actions.push(Action::ExportRanking(f));
                 }
-                ui.weak("export:");
-            });
+            }
         });
         self.refresh(session, analysis);
         if session.items.is_none() {

@@ -9,7 +9,7 @@ use super::dialogs::Pick;
 use super::jobs::{ActiveJob, JobKind};
 use super::recent::{RecentFiles, RecentKind};
 use super::session::{ErrorSource, Session};
-use super::widgets::{error_text, format_count, format_duration};
+use super::widgets::{error_text, format_count, format_duration, path_field};
 
 /// Text fields of the sources panel (paths can be typed as well as picked).
 pub struct SourcesPanel {
@@ -80,17 +80,17 @@ impl SourcesPanel {
             Some(m) => {
                 ui.label(RichText::new(&m.name).monospace())
                     .on_hover_text(&m.source);
-                ui.small(format!(
+                ui.weak(format!(
                     "{:.1}M params · {} layers · hidden {}",
                     m.parameters as f64 / 1e6,
                     m.layers,
                     m.hidden_size
                 ));
-                ui.small(format!(
+                ui.weak(format!(
                     "pooling {} · {:?} · max {} tokens",
                     m.pooling, m.activation, m.max_length
                 ));
-                ui.small(format!("device: {}", m.device));
+                ui.weak(format!("device: {}", m.device));
             }
             None => {
                 ui.weak("no model loaded");
@@ -104,13 +104,12 @@ impl SourcesPanel {
             actions.push(Action::Open(Pick::ModelFolder));
         }
         ui.horizontal(|ui| {
-            let edit = ui.add(
-                egui::TextEdit::singleline(&mut self.model_spec)
-                    .hint_text("folder or hub id (owner/name)")
-                    .desired_width(ui.available_width() - 50.0),
-            );
-            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if (ui.button("Load").clicked() || enter) && !self.model_spec.trim().is_empty() {
+            if path_field(
+                ui,
+                &mut self.model_spec,
+                "folder or hub id (owner/name)",
+                "Load",
+            ) {
                 actions.push(Action::LoadModel(self.model_spec.trim().to_string()));
             }
         });
@@ -134,7 +133,7 @@ impl SourcesPanel {
                 ui.label(RichText::new(name).monospace())
                     .on_hover_text(s.path.display().to_string());
                 let fmt = s.report.format.map(|f| f.name()).unwrap_or("?");
-                ui.small(format!(
+                ui.weak(format!(
                     "{} items ({fmt}) · {} blank lines",
                     format_count(s.items.len()),
                     s.report.blank_lines
@@ -171,13 +170,12 @@ impl SourcesPanel {
             ui.weak("or drop a file");
         });
         ui.horizontal(|ui| {
-            let edit = ui.add(
-                egui::TextEdit::singleline(&mut self.items_path)
-                    .hint_text("items file (.jsonl .json .txt .csv .tsv)")
-                    .desired_width(ui.available_width() - 50.0),
-            );
-            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if (ui.button("Load").clicked() || enter) && !self.items_path.trim().is_empty() {
+            if path_field(
+                ui,
+                &mut self.items_path,
+                "items file (.jsonl .json .txt .csv .tsv)",
+                "Load",
+            ) {
                 actions.push(Action::LoadItems(PathBuf::from(self.items_path.trim())));
             }
         });
@@ -216,13 +214,7 @@ impl SourcesPanel {
             if ui.button("Load index…").clicked() {
                 actions.push(Action::Open(Pick::IndexFolder));
             }
-            let edit = ui.add(
-                egui::TextEdit::singleline(&mut self.index_path)
-                    .hint_text("index folder")
-                    .desired_width(ui.available_width() - 50.0),
-            );
-            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if (ui.button("Load").clicked() || enter) && !self.index_path.trim().is_empty() {
+            if path_field(ui, &mut self.index_path, "index folder", "Load") {
                 actions.push(Action::LoadIndex(PathBuf::from(self.index_path.trim())));
             }
         });

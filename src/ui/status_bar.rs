@@ -109,12 +109,14 @@ impl StatusBar {
             ui.separator();
             let (mean, max) = frames.ui_ms();
             let (_, dt_max) = frames.dt_ms();
-            ui.label(format!("ui {mean:.1} ms (max {max:.1})"))
-                .on_hover_text(format!(
-                    "time spent building the UI per frame over the last {WINDOW} frames; \
-                     longest frame interval {dt_max:.0} ms; max while busy {:.1} ms",
-                    frames.max_ui_ms_busy
-                ));
+            let busy_max = frames.max_ui_ms_busy;
+            ui.label(format!(
+                "ui {mean:.1} ms (max {max:.1}, while scoring {busy_max:.1})"
+            ))
+            .on_hover_text(format!(
+                "time spent building the UI per frame: mean and max over the last {WINDOW} \
+                 frames, and the max seen while a job ran; longest frame interval {dt_max:.0} ms"
+            ));
             if let Some(j) = job {
                 ui.separator();
                 let cancel = ui.button("Cancel").on_hover_text("Esc");

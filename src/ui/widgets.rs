@@ -16,6 +16,23 @@ pub fn error_text(ui: &mut egui::Ui, message: &str) {
     );
 }
 
+/// The rest of a row: a one-line text field filling it and `button` on its right. True
+/// when the button is clicked or Enter is pressed in the field, and the field has text.
+/// (The button is laid out first, so the field never pushes the row wider than the panel.)
+pub fn path_field(ui: &mut egui::Ui, text: &mut String, hint: &str, button: &str) -> bool {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let clicked = ui.button(button).clicked();
+        let edit = ui.add(
+            egui::TextEdit::singleline(text)
+                .hint_text(hint)
+                .desired_width(ui.available_width()),
+        );
+        let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        (clicked || enter) && !text.trim().is_empty()
+    })
+    .inner
+}
+
 /// `12345` → `12,345`.
 pub fn format_count(n: usize) -> String {
     let s = n.to_string();
