@@ -358,11 +358,7 @@ impl RowWriter {
             Err(e) => return Err(io(&path)(e)),
         };
         let row_bytes = n_items * 4;
-        let complete = if row_bytes == 0 {
-            0
-        } else {
-            existing.len() / row_bytes
-        };
+        let complete = existing.len().checked_div(row_bytes).unwrap_or(0);
         let rows: Vec<Vec<f32>> = (0..complete)
             .map(|r| {
                 existing[r * row_bytes..(r + 1) * row_bytes]

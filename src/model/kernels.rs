@@ -428,7 +428,9 @@ mod tests {
         let mut worst = 0f32;
         for i in -20000..=20000 {
             let x = i as f32 / 2000.0; // [-10, 10]
-            let exact = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * x;
+            let exact = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
+                * 0.5
+                * x;
             let mut v = [x];
             gelu_erf_slice(&mut v);
             worst = worst.max((v[0] - exact).abs());
@@ -465,7 +467,10 @@ mod tests {
                     acc += x[i * k + t] as f64 * w_t[t * n + j] as f64;
                 }
                 let v = acc as f32;
-                let want = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v;
+                let want = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2)
+                    + 1.0)
+                    * 0.5
+                    * v;
                 assert!(
                     (got[i * n + j] - want).abs() < 1e-5,
                     "({i},{j}) {} vs {want}",

@@ -41,6 +41,10 @@ impl Default for ScoreOptions {
     }
 }
 
+/// Receives each finished batch as `(input index, score)` pairs with the progress;
+/// returning `Break` cancels the scoring.
+pub type BatchSink<'a> = dyn FnMut(&[(usize, PairScore)], ScoreProgress) -> ControlFlow<()> + 'a;
+
 /// Reported after each batch.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreProgress {
@@ -110,7 +114,7 @@ impl CrossEncoder {
         &self,
         pairs: &[EncodedPair],
         opts: &ScoreOptions,
-        on_batch: &mut dyn FnMut(&[(usize, PairScore)], ScoreProgress) -> ControlFlow<()>,
+        on_batch: &mut BatchSink<'_>,
     ) -> Result<(), ModelError> {
         let batches = plan_batches(pairs, opts);
         let total = pairs.len();

@@ -1,0 +1,317 @@
+//! The `relex` binary end to end on small local data: rankings, JSON shapes, exit codes
+//! and error messages that name the file.
+
+use std::path::Path;
+use std::process::Command;
+
+fn relex(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_relex"))
+        .args(args)
+        .output()
+        .expect("relex runs")
+}
+
+fn items_file(dir: &Path) -> String {
+    let p = dir.join("items.jsonl");
+    let mut text = String::new();
+    for (i, t) in [
+        "a cross-encoder scores a query and a document jointly",
+        "sourdough bread needs a starter",
+        "the river bank was muddy",
+        "a bank lends money",
+        "rockets launch into orbit",
+        "the quick brown fox",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "{{\"id\": \"d{i}\", \"title\": \"t{i}\", \"text\": \"{t}\"}}\n"
+        ));
+    }
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn score_json_is_ranked_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = items_file(dir.path());
+    let out = relex(&[
+        "score",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "-q",
+        "river bank",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 6);
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["rank"].as_u64().unwrap() as usize, i + 1);
+        assert!(r["id"].as_str().unwrap().starts_with('d'));
+        assert!(r["tokens"].as_u64().unwrap() > 3);
+    }
+    // --top limits the output; csv has a header and one line per item
+    let out = relex(&[
+        "score",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "-q",
+        "bank",
+        "-k",
+        "2",
+        "--format",
+        "csv",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.starts_with("rank,id,score"));
+}
+
+#[test]
+fn bad_inputs_exit_non_zero_and_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = relex(&[
+        "score",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        empty.to_str().unwrap(),
+        "-q",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty.jsonl"), "{err}");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\": 1, \"text\": \"ok\"}\n{\"id\": 2, \"text\": 5}\n",
+    )
+    .unwrap();
+    let out = relex(&[
+        "score",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        bad.to_str().unwrap(),
+        "-q",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+    // --skip-invalid keeps the good row and says what was skipped
+    let out = relex(&[
+        "score",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        bad.to_str().unwrap(),
+        "-q",
+        "x",
+        "--skip-invalid",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1"));
+
+    let out = relex(&[
+        "score",
+        "-m",
+        "no/such/dir/",
+        "-i",
+        bad.to_str().unwrap(),
+        "-q",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir"));
+}
+
+#[test]
+fn index_build_then_search_with_anncur_and_adacur() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = items_file(dir.path());
+    let index = dir.path().join("idx");
+    let idx = index.to_str().unwrap();
+    let out = relex(&[
+        "index",
+        "build",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "--kq",
+        "4",
+        "--out",
+        idx,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(index.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["k_q"], 4);
+    assert_eq!(manifest["pseudo_queries"], true);
+    // building again without --resume refuses to overwrite; with --resume it is a no-op
+    assert!(!relex(&[
+        "index",
+        "build",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "--kq",
+        "4",
+        "--out",
+        idx
+    ])
+    .status
+    .success());
+    assert!(relex(&[
+        "index",
+        "build",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "--kq",
+        "4",
+        "--out",
+        idx,
+        "--resume"
+    ])
+    .status
+    .success());
+    for method in ["anncur", "adacur", "tfidf", "exact"] {
+        let out = relex(&[
+            "search",
+            "-m",
+            "tests/data/tiny-ce",
+            "-i",
+            &items,
+            "--index",
+            idx,
+            "-q",
+            "bank",
+            "--method",
+            method,
+            "--budget",
+            "4",
+            "--anchors",
+            "2",
+            "-k",
+            "3",
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["ranking"].as_array().unwrap().len(), 3, "{method}");
+        let calls = v["ce_calls"].as_u64().unwrap();
+        assert!(
+            if method == "exact" {
+                calls == 6
+            } else {
+                calls <= 4
+            },
+            "{method}: {calls}"
+        );
+    }
+    // the index refuses another item list
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "one\ntwo\nthree\n").unwrap();
+    let out = relex(&[
+        "search",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        other.to_str().unwrap(),
+        "--index",
+        idx,
+        "-q",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different item list"));
+}
+
+#[test]
+fn eval_on_a_score_matrix_reports_every_method_and_budget() {
+    let out = relex(&[
+        "eval",
+        "--scores",
+        "tests/data/approx/eval_matrix.npy",
+        "--anchor-rows",
+        "30",
+        "--anchors",
+        "10",
+        "--method",
+        "anncur,adacur,random",
+        "--budget",
+        "20,50",
+        "--k",
+        "1,10",
+        "--seeds",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        assert!(r["recall@1"].as_f64().unwrap() <= 1.0);
+        assert!(r["recall@10"].as_f64().is_some());
+    }
+    let anncur_50 = rows
+        .iter()
+        .find(|r| r["method"] == "anncur" && r["budget"] == 50)
+        .unwrap();
+    let random_50 = rows
+        .iter()
+        .find(|r| r["method"] == "random" && r["budget"] == 50)
+        .unwrap();
+    assert!(anncur_50["recall@10"].as_f64() > random_50["recall@10"].as_f64());
+}
+
+#[test]
+fn items_check_reports_counts_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("dup.csv");
+    std::fs::write(&bad, "id,text\n1,a\n1,b\n2,c\n").unwrap();
+    let out = relex(&["items", "check", bad.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dup.csv") && text.to_lowercase().contains("duplicate"),
+        "{text}"
+    );
+}
