@@ -477,6 +477,9 @@ impl RelexApp {
             (Some(_), Some(m)) => {
                 if self.query.method == Method::Tfidf {
                     self.query.method = m;
+                    // Replaces the fallback notice, which would otherwise stay on screen.
+                    self.session
+                        .push_notice(format!("index loaded: searching with {m} again"));
                 }
                 self.method_fallback = None;
             }
