@@ -73,28 +73,19 @@ pub fn run(cmd: &IndexCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The anchor queries of `path`, the first `k_q` of them when given.
+/// The anchor queries of `path`, the first `k_q` of them when given; says so when the
+/// file holds fewer than asked for.
 fn load_anchor_queries(path: &Path, k_q: Option<usize>) -> anyhow::Result<Vec<AnchorQuery>> {
-    let set = items::load_queries(path, &items::LoadOptions::default())?;
-    let k_q = k_q.unwrap_or(set.queries.len());
-    if set.queries.len() < k_q {
+    let anchors = index::anchor_queries_from_file(path, k_q)?;
+    if k_q.is_some_and(|k| anchors.len() < k) {
         eprintln!(
             "note: {} holds {} queries; using all of them (k_q = {})",
             path.display(),
-            set.queries.len(),
-            set.queries.len()
+            anchors.len(),
+            anchors.len()
         );
     }
-    Ok(set
-        .queries
-        .into_iter()
-        .take(k_q)
-        .map(|q| AnchorQuery {
-            id: q.id,
-            text: q.text,
-            pseudo: false,
-        })
-        .collect())
+    Ok(anchors)
 }
 
 fn build(a: &BuildArgs) -> anyhow::Result<()> {
@@ -105,23 +96,12 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
     let anchors = match &a.anchor_queries {
         Some(p) => load_anchor_queries(p, Some(a.kq))?,
         None => {
-            let picks = crate::approx::sample_without_replacement(
-                &mut crate::approx::SplitMix64::new(17),
-                list.items.len(),
-                a.kq.min(list.items.len()),
-            );
+            let anchors = index::pseudo_queries(&list.items, a.kq);
             eprintln!(
                 "note: no --anchor-queries; using {} sampled item texts as pseudo-queries",
-                picks.len()
+                anchors.len()
             );
-            picks
-                .into_iter()
-                .map(|i| AnchorQuery {
-                    id: format!("pseudo:{}", list.items[i].id),
-                    text: list.items[i].ce_text("{title} {text}"),
-                    pseudo: true,
-                })
-                .collect()
+            anchors
         }
     };
     let stamp = ItemsStamp {

@@ -561,41 +561,13 @@ impl Worker {
 }
 
 /// Anchor queries from a file, or `k_q` item texts sampled as pseudo-queries.
-pub fn anchor_list(
+fn anchor_list(
     path: Option<&Path>,
     items: &ItemsSnapshot,
     k_q: usize,
 ) -> Result<Vec<AnchorQuery>, String> {
     match path {
-        Some(p) => {
-            let set = items::load_queries(p, &items::LoadOptions::default())
-                .map_err(|e| e.to_string())?;
-            Ok(set
-                .queries
-                .into_iter()
-                .take(k_q)
-                .map(|q| AnchorQuery {
-                    id: q.id,
-                    text: q.text,
-                    pseudo: false,
-                })
-                .collect())
-        }
-        None => {
-            let n = items.items.len();
-            let picks = crate::approx::sample_without_replacement(
-                &mut crate::approx::SplitMix64::new(17),
-                n,
-                k_q.min(n),
-            );
-            Ok(picks
-                .into_iter()
-                .map(|i| AnchorQuery {
-                    id: format!("pseudo:{}", items.items[i].id),
-                    text: items.items[i].ce_text("{title} {text}"),
-                    pseudo: true,
-                })
-                .collect())
-        }
+        Some(p) => index::anchor_queries_from_file(p, Some(k_q)).map_err(|e| e.to_string()),
+        None => Ok(index::pseudo_queries(&items.items, k_q)),
     }
 }

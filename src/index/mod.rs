@@ -65,6 +65,8 @@ pub enum IndexError {
     Approx(#[from] crate::approx::ApproxError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Items(#[from] crate::items::ItemsError),
 }
 
 type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -126,6 +128,38 @@ pub struct AnchorQuery {
     pub text: String,
     #[serde(default)]
     pub pseudo: bool,
+}
+
+/// The first `k_q` queries of a query file (all of them when `k_q` is None), as anchors.
+pub fn anchor_queries_from_file(path: &Path, k_q: Option<usize>) -> Result<Vec<AnchorQuery>> {
+    let set = crate::items::load_queries(path, &crate::items::LoadOptions::default())?;
+    Ok(set
+        .queries
+        .into_iter()
+        .take(k_q.unwrap_or(usize::MAX))
+        .map(|q| AnchorQuery {
+            id: q.id,
+            text: q.text,
+            pseudo: false,
+        })
+        .collect())
+}
+
+/// `k_q` item texts sampled (seeded) as pseudo-queries, for users without a query file.
+pub fn pseudo_queries(items: &[crate::items::Item], k_q: usize) -> Vec<AnchorQuery> {
+    let picks = crate::approx::sample_without_replacement(
+        &mut crate::approx::SplitMix64::new(17),
+        items.len(),
+        k_q.min(items.len()),
+    );
+    picks
+        .into_iter()
+        .map(|i| AnchorQuery {
+            id: format!("pseudo:{}", items[i].id),
+            text: items[i].ce_text("{title} {text}"),
+            pseudo: true,
+        })
+        .collect()
 }
 
 /// A loaded, complete index.
