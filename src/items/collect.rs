@@ -261,6 +261,7 @@ impl<R: Row> Collector<R> {
         } = self;
 
         let dups = find_duplicates(&rows, &lines, skip_invalid);
+        let empties: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].has_text()).collect();
 
         let dup_error = |i: usize, first_line: usize, rows: &[R]| ItemsError::DuplicateId {
             path: path.to_path_buf(),
@@ -268,12 +269,32 @@ impl<R: Row> Collector<R> {
             first_line,
             line: lines[i],
         };
+        let empty_error = |i: usize, rows: &[R]| {
+            RowError::new(
+                lines[i],
+                None,
+                ErrorKind::EmptyText,
+                format!(
+                    "record \"{}\" has no text (empty or whitespace only); expected text to score",
+                    rows[i].id()
+                ),
+            )
+            .into_error(path)
+        };
 
         if !skip_invalid {
-            // Rows only exist before the aborting error, so any duplicate
-            // found here comes earlier in the file.
-            if let Some(&(i, first_line)) = dups.first() {
-                return Err(dup_error(i, first_line, &rows));
+            // Rows only exist before the aborting error, so a duplicate or an empty
+            // text found here comes earlier in the file; of those, the earliest wins.
+            let dup = dups
+                .first()
+                .map(|&(i, first)| (lines[i], dup_error(i, first, &rows)));
+            let empty = empties.first().map(|&i| (lines[i], empty_error(i, &rows)));
+            let earliest = match (dup, empty) {
+                (Some(d), Some(e)) => Some(if e.0 < d.0 { e } else { d }),
+                (d, e) => d.or(e),
+            };
+            if let Some((_, e)) = earliest {
+                return Err(e);
             }
             if let Some(e) = abort {
                 return Err(e.into_error(path));
@@ -282,16 +303,29 @@ impl<R: Row> Collector<R> {
 
         let mut first_errors: Vec<ItemsError> = Vec::new();
         let mut by_reason: Vec<(ErrorKind, usize)> = tally.by_reason.clone();
-        if !dups.is_empty() {
+        if !dups.is_empty() || !empties.is_empty() {
+            let mut drop = vec![false; rows.len()];
             for &(i, first_line) in dups.iter().take(MAX_REPORTED_ERRORS) {
                 first_errors.push(dup_error(i, first_line, &rows));
             }
-            by_reason.push((ErrorKind::DuplicateId, dups.len()));
-            tally.skipped += dups.len();
-            let mut drop = vec![false; rows.len()];
             for &(i, _) in &dups {
                 drop[i] = true;
             }
+            // A row that is both a repeat and empty counts once, as the repeat.
+            let empties: Vec<usize> = empties.into_iter().filter(|&i| !drop[i]).collect();
+            for &i in empties.iter().take(MAX_REPORTED_ERRORS) {
+                first_errors.push(empty_error(i, &rows));
+            }
+            for &i in &empties {
+                drop[i] = true;
+            }
+            if !dups.is_empty() {
+                by_reason.push((ErrorKind::DuplicateId, dups.len()));
+            }
+            if !empties.is_empty() {
+                by_reason.push((ErrorKind::EmptyText, empties.len()));
+            }
+            tally.skipped += dups.len() + empties.len();
             let mut k = 0;
             rows.retain(|_| {
                 let keep = !drop[k];

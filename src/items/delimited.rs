@@ -202,6 +202,8 @@ pub(crate) fn parse<R: Row>(
     const REPORT_EVERY: usize = 16384;
     let mut until_report = REPORT_EVERY;
     let mut columns: Option<Option<Columns>> = None;
+    // Where the last record started (line, byte), to check it for an open quote at EOF.
+    let mut last_start: Option<(usize, usize)> = None;
     loop {
         let at = rdr.position().line() as usize;
         match rdr.read_byte_record(&mut rec) {
@@ -219,6 +221,7 @@ pub(crate) fn parse<R: Row>(
         let blanks = leading_blank_lines(body.get(start_byte..).unwrap_or_default());
         col.add_blanks(blanks);
         let line = start_line + blanks;
+        last_start = Some((line, start_byte));
         until_report -= 1;
         if until_report == 0 {
             until_report = REPORT_EVERY;
@@ -270,5 +273,49 @@ pub(crate) fn parse<R: Row>(
             }
         }
     }
+    // The csv crate ends an unterminated quoted field silently at EOF, which turns the
+    // rest of the file into one field of one record. Nothing after the open quote can be
+    // trusted, so this is an error even with `skip_invalid`.
+    if let Some((line, byte)) = last_start {
+        if !col.aborted() && ends_in_open_quote(body.get(byte..).unwrap_or_default(), delimiter) {
+            return Err(RowError::new(
+                line,
+                None,
+                ErrorKind::UnterminatedQuote,
+                "a quoted field opened in this record is never closed; expected a closing \" \
+                 (write a quote inside a quoted field as \"\")",
+            )
+            .into_error(path));
+        }
+    }
     Ok(col)
+}
+
+/// Whether `record` (from a record's first byte to the end of the file) leaves a quoted
+/// field open, following the csv crate's rules: a quote opens a quoted field only at
+/// the start of a field, `""` inside one is a literal quote, and a quote elsewhere is
+/// a literal character.
+fn ends_in_open_quote(record: &[u8], delimiter: u8) -> bool {
+    let mut in_quotes = false;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < record.len() {
+        let c = record[i];
+        if in_quotes {
+            if c == b'"' {
+                if record.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if c == delimiter || c == b'\n' || c == b'\r' {
+            field_start = true;
+        } else {
+            in_quotes = field_start && c == b'"';
+            field_start = false;
+        }
+        i += 1;
+    }
+    in_quotes
 }

@@ -31,6 +31,10 @@ pub enum ErrorKind {
     InvalidValue,
     /// A qrels row names a query that the query file does not contain.
     UnknownQuery,
+    /// A record with an id has no text (empty or only whitespace) to score.
+    EmptyText,
+    /// A quoted CSV/TSV field is never closed, so the rest of the file would be one field.
+    UnterminatedQuote,
 }
 
 impl ErrorKind {
@@ -47,6 +51,8 @@ impl ErrorKind {
             ErrorKind::FieldCount => "wrong number of fields",
             ErrorKind::InvalidValue => "invalid value",
             ErrorKind::UnknownQuery => "unknown query id",
+            ErrorKind::EmptyText => "empty text",
+            ErrorKind::UnterminatedQuote => "unterminated quote",
         }
     }
 }

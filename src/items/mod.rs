@@ -41,6 +41,15 @@ use collect::Ctx;
 /// separator, so the model sees the title as context for the passage.
 pub const DEFAULT_TEMPLATE: &str = "{title} [SEP] {text}";
 
+/// Title and text joined by a space: what lexical methods (TF-IDF) and pseudo-queries
+/// read, where a model's separator token would only be noise.
+pub const PLAIN_TEXT_TEMPLATE: &str = "{title} {text}";
+
+/// Every item's text as a cross-encoder sees it under `template` (see [`Item::ce_text`]).
+pub fn ce_texts(items: &[Item], template: &str) -> Vec<String> {
+    items.iter().map(|it| it.ce_text(template)).collect()
+}
+
 /// How many individual errors a report keeps; counts cover the rest.
 pub const MAX_REPORTED_ERRORS: usize = 20;
 
@@ -237,6 +246,9 @@ pub(crate) trait Row: Sized + Send + Sync {
     const IS_QUERY: bool;
     fn from_parts(parts: Parts) -> Self;
     fn id(&self) -> &str;
+    /// Whether the record has something to score: every format rejects (or, with
+    /// `skip_invalid`, skips) a record whose text is empty or whitespace only.
+    fn has_text(&self) -> bool;
 }
 
 impl Row for Item {
@@ -251,6 +263,9 @@ impl Row for Item {
     fn id(&self) -> &str {
         &self.id
     }
+    fn has_text(&self) -> bool {
+        !self.text.trim().is_empty() || self.title.as_deref().is_some_and(|t| !t.trim().is_empty())
+    }
 }
 
 impl Row for Query {
@@ -264,6 +279,9 @@ impl Row for Query {
     }
     fn id(&self) -> &str {
         &self.id
+    }
+    fn has_text(&self) -> bool {
+        !self.text.trim().is_empty()
     }
 }
 
@@ -444,7 +462,31 @@ pub fn fingerprint(items: &[Item]) -> String {
 /// The text printed by `relex items check FILE`: format, counts, blank lines
 /// and the first problems. Loads with `skip_invalid` so that one run shows
 /// every kind of problem in the file.
-pub fn check_report(path: &Path, format: Option<Format>) -> String {
+/// The outcome of `relex items check`, which its exit status reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckVerdict {
+    /// Every row loaded.
+    Ok,
+    /// The file loads, but some rows were invalid (they are listed).
+    ProblemsFound,
+    /// The file cannot be read or holds no valid row.
+    Unreadable,
+}
+
+impl CheckVerdict {
+    /// The process exit status: 0 OK, 3 problems found, 4 unreadable (1 stays for other
+    /// errors and 2 for usage errors, as everywhere in the CLI).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            CheckVerdict::Ok => 0,
+            CheckVerdict::ProblemsFound => 3,
+            CheckVerdict::Unreadable => 4,
+        }
+    }
+}
+
+/// A human-readable summary of a file (format, counts, first problems) and its verdict.
+pub fn check_report(path: &Path, format: Option<Format>) -> (String, CheckVerdict) {
     let opts = LoadOptions {
         format,
         skip_invalid: true,
@@ -478,18 +520,23 @@ pub fn check_report(path: &Path, format: Option<Format>) -> String {
             }
             let _ = writeln!(out, "fingerprint: {}", fingerprint(&list.items));
             let verdict = if r.skipped == 0 {
-                "OK"
+                CheckVerdict::Ok
             } else {
-                "PROBLEMS FOUND"
+                CheckVerdict::ProblemsFound
             };
-            let _ = writeln!(out, "result:      {verdict}");
+            let label = match verdict {
+                CheckVerdict::Ok => "OK",
+                _ => "PROBLEMS FOUND",
+            };
+            let _ = writeln!(out, "result:      {label}");
+            (out, verdict)
         }
         Err(e) => {
             let _ = writeln!(out, "error:       {e}");
             let _ = writeln!(out, "result:      UNREADABLE");
+            (out, CheckVerdict::Unreadable)
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -1025,7 +1025,9 @@ fn check_report_summarises_a_file() {
         "items.jsonl",
         b"{\"id\":\"a\",\"title\":\"T\",\"text\":\"1\"}\n\n{\"id\":\"b\",\"text\":2}\n{\"id\":\"c\",\"text\":\"3\"}\n",
     );
-    let out = strip_dir(&dir, &check_report(&p, None));
+    let (out, verdict) = check_report(&p, None);
+    assert_eq!(verdict, CheckVerdict::ProblemsFound);
+    let out = strip_dir(&dir, &out);
     assert!(out.contains("format:      jsonl"), "{out}");
     assert!(out.contains("items:       2"), "{out}");
     assert!(out.contains("with title:  1"), "{out}");
@@ -1039,7 +1041,8 @@ fn check_report_summarises_a_file() {
     assert!(out.contains("result:      PROBLEMS FOUND"), "{out}");
 
     let p = file(&dir, "empty.txt", b"");
-    let out = check_report(&p, None);
+    let (out, verdict) = check_report(&p, None);
+    assert_eq!(verdict, CheckVerdict::Unreadable);
     assert!(
         out.contains("result:      UNREADABLE") && out.contains("no items found"),
         "{out}"
@@ -1168,14 +1171,118 @@ mod props {
                     title: title.filter(|t| !t.is_empty()),
                     text,
                 })
+                // A record with nothing to score is refused on reading (tested on its
+                // own); everything else must come back as written.
+                .filter(|it| it.has_text())
                 .collect();
+            prop_assume!(!items.is_empty());
             let dir = TempDir::new().expect("tempdir");
             let p = dir.path().join(format!("x.{format}"));
             write_items(&p, &items, format).expect("write");
             let back = load_items(&p, &LoadOptions::default());
-            // Blank texts are legal in these formats, so everything comes back.
             let back = back.map_err(|e| e.to_string());
             prop_assert_eq!(back.map(|l| l.items), Ok(items));
         }
     }
+}
+
+#[test]
+fn csv_with_an_unterminated_quote_is_rejected_with_its_line() {
+    let dir = TempDir::new().expect("tempdir");
+    for (name, body) in [
+        ("open.csv", "id,text\n1,\"unterminated\n2,fine\n"),
+        ("open.tsv", "id\ttext\n1\tok\n2\t\"never closed\n3\tlost\n"),
+        ("headerless.csv", "first\n\"second\nthird\n"),
+    ] {
+        let p = file(&dir, name, body.as_bytes());
+        for skip_invalid in [false, true] {
+            let opts = LoadOptions {
+                format: None,
+                skip_invalid,
+            };
+            let err = load_items(&p, &opts).expect_err(name).to_string();
+            assert!(
+                err.contains(name) && err.contains("never closed"),
+                "{name}: {err}"
+            );
+        }
+        let (report, verdict) = check_report(&p, None);
+        assert_eq!(verdict, CheckVerdict::Unreadable, "{report}");
+    }
+    // Line numbers point at the record that opens the quote.
+    let p = file(&dir, "line.csv", b"id,text\n1,a\n2,b\n3,\"open\n4,d\n");
+    let err = load_items(&p, &LoadOptions::default()).unwrap_err();
+    assert_eq!(err.line(), Some(4), "{err}");
+    // Closed quotes, doubled quotes and a literal quote inside a bare field are fine.
+    let p = file(
+        &dir,
+        "fine.csv",
+        b"id,text\n1,\"a, \"\"quoted\"\" word\"\n2,size 5\" screen\n3,\"multi\nline\"\n",
+    );
+    let list = load_items(&p, &LoadOptions::default()).unwrap();
+    let texts: Vec<&str> = list.items.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec!["a, \"quoted\" word", "size 5\" screen", "multi\nline"]
+    );
+}
+
+#[test]
+fn empty_text_is_handled_the_same_in_every_format() {
+    let dir = TempDir::new().expect("tempdir");
+    // Each file: three records, the second with whitespace-only text, on the given line.
+    let cases: [(&str, usize, &[u8]); 4] = [
+        (
+            "e.jsonl",
+            3,
+            b"{\"id\":\"a\",\"text\":\"one\"}\n\n{\"id\":\"b\",\"text\":\"  \"}\n{\"id\":\"c\",\"text\":\"three\"}\n",
+        ),
+        ("e.csv", 4, b"id,text\n\na,one\nb,\"  \"\nc,three\n"),
+        ("e.tsv", 4, b"id\ttext\n\na\tone\nb\t \nc\tthree\n"),
+        (
+            "e.json",
+            3,
+            b"[{\"id\":\"a\",\"text\":\"one\"},\n\n{\"id\":\"b\",\"text\":\"\\t\"},\n{\"id\":\"c\",\"text\":\"three\"}]\n",
+        ),
+    ];
+    for (name, line, body) in cases {
+        let p = file(&dir, name, body);
+        let err = load_items(&p, &LoadOptions::default()).expect_err(name);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("{name}:{line}")) && msg.contains("no text"),
+            "{name}: {msg}"
+        );
+        let list = load_items(
+            &p,
+            &LoadOptions {
+                format: None,
+                skip_invalid: true,
+            },
+        )
+        .expect(name);
+        let ids: Vec<&str> = list.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, vec!["a", "c"], "{name}");
+        assert_eq!(list.report.skipped, 1, "{name}");
+        assert_eq!(
+            list.report.skipped_by_reason,
+            vec![("empty text".to_string(), 1)],
+            "{name}"
+        );
+    }
+    // A title alone is something to score; a blank line in a bare-text file is not a
+    // record at all.
+    let p = file(
+        &dir,
+        "t.jsonl",
+        b"{\"id\":\"a\",\"title\":\"Only a title\",\"text\":\"\"}\n",
+    );
+    assert_eq!(
+        load_items(&p, &LoadOptions::default()).unwrap().items.len(),
+        1
+    );
+    let p = file(&dir, "b.txt", b"one\n   \ntwo\n");
+    let list = load_items(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(list.items.len(), 2);
+    assert_eq!(list.report.blank_lines, 1);
 }
