@@ -9,7 +9,7 @@ use super::{
     RowWriter, StoreDtype, FORMAT_VERSION,
 };
 use crate::approx::Matrix;
-use crate::model::{CrossEncoder, ModelError, ScoreOptions};
+use crate::model::{ModelError, PairModel, ScoreOptions};
 
 /// Progress of a build: finished rows, and pairs of the current row.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +21,7 @@ pub struct BuildProgress {
 }
 
 pub struct BuildSpec<'a> {
-    pub model: &'a CrossEncoder,
+    pub model: &'a dyn PairModel,
     /// The item texts exactly as the model sees them (template applied).
     pub texts: &'a [String],
     pub items: ItemsStamp,
@@ -87,6 +87,19 @@ pub fn build(
             existing
         }
         Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            // Rows without a manifest belong to no known build (another model, other
+            // items, another tokenizer...): they are never reused.
+            let leftover = out.join("rows.partial");
+            match std::fs::remove_file(&leftover) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(IndexError::Io {
+                        path: leftover,
+                        source,
+                    })
+                }
+            }
             write_anchor_queries(out, &spec.anchors)?;
             fresh.write(out)?;
             fresh
@@ -97,12 +110,14 @@ pub fn build(
     rows.truncate(k_q);
     let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();
     for r in rows.len()..k_q {
-        let pairs = spec.model.encode(&spec.anchors[r].text, &text_refs)?;
+        let query = spec.model.prepare(&spec.anchors[r].text)?;
         let mut row = vec![0f32; n];
         let rows_done = rows.len();
-        let res = spec
-            .model
-            .score_encoded(&pairs, &ScoreOptions::default(), &mut |batch, p| {
+        let res = spec.model.score_prepared(
+            &query,
+            &text_refs,
+            &ScoreOptions::default(),
+            &mut |batch, p| {
                 for &(i, s) in batch {
                     row[i] = s.logit;
                 }
@@ -112,7 +127,8 @@ pub fn build(
                     pairs_done: p.done,
                     n_items: n,
                 })
-            });
+            },
+        );
         match res {
             Ok(()) => {}
             Err(ModelError::Cancelled) => {

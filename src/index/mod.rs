@@ -97,6 +97,16 @@ pub struct ModelStamp {
     pub fingerprint: String,
 }
 
+impl ModelStamp {
+    /// The stamp of a loaded model.
+    pub fn of(info: &crate::model::ModelInfo) -> Self {
+        Self {
+            name: info.name.clone(),
+            fingerprint: info.fingerprint.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemsStamp {
     pub source: String,
@@ -156,7 +166,7 @@ pub fn pseudo_queries(items: &[crate::items::Item], k_q: usize) -> Vec<AnchorQue
         .into_iter()
         .map(|i| AnchorQuery {
             id: format!("pseudo:{}", items[i].id),
-            text: items[i].ce_text("{title} {text}"),
+            text: items[i].ce_text(crate::items::PLAIN_TEXT_TEMPLATE),
             pseudo: true,
         })
         .collect()
@@ -274,6 +284,10 @@ pub fn read_anchor_queries(dir: &Path) -> Result<Vec<AnchorQuery>> {
 /// Writes R [rows, cols] as `R.safetensors` in the given dtype, atomically.
 pub fn write_matrix(dir: &Path, r: &Matrix, dtype: StoreDtype) -> Result<()> {
     let path = dir.join("R.safetensors");
+    check_storable(r, dtype).map_err(|message| IndexError::Format {
+        path: path.clone(),
+        message,
+    })?;
     let bytes: Vec<u8> = match dtype {
         StoreDtype::F32 => r.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
         StoreDtype::F16 => r
@@ -297,6 +311,32 @@ pub fn write_matrix(dir: &Path, r: &Matrix, dtype: StoreDtype) -> Result<()> {
             message: e.to_string(),
         })?;
     write_atomic(&path, &serialized)
+}
+
+/// Every score must be finite, and representable when stored as f16 (|x| ≤ 65504):
+/// a NaN or an overflow to infinity would silently poison every CUR approximation.
+fn check_storable(r: &Matrix, dtype: StoreDtype) -> std::result::Result<(), String> {
+    let limit = match dtype {
+        StoreDtype::F16 => half::f16::MAX.to_f32(),
+        StoreDtype::F32 => f32::MAX,
+    };
+    let bad = r
+        .data()
+        .iter()
+        .position(|v| !v.is_finite() || v.abs() > limit);
+    match bad {
+        None => Ok(()),
+        Some(p) => {
+            let (row, col, v) = (p / r.cols().max(1), p % r.cols().max(1), r.data()[p]);
+            Err(if v.is_finite() {
+                format!(
+                    "score {v} at anchor query {row}, item {col} does not fit in {dtype:?} (|x| ≤ {limit}); store the index as f32"
+                )
+            } else {
+                format!("score {v} at anchor query {row}, item {col} is not a finite number")
+            })
+        }
+    }
 }
 
 /// Reads `R.safetensors` as f32, checking its shape against the manifest.
@@ -469,7 +509,7 @@ mod tests {
             k_q: 2,
             n_items: 3,
             dtype: StoreDtype::F16,
-            item_template: "{title} [SEP] {text}".into(),
+            item_template: crate::items::DEFAULT_TEMPLATE.into(),
             pseudo_queries: false,
             rows_done: if complete { 2 } else { 1 },
             complete,
@@ -565,5 +605,38 @@ mod tests {
         write_atomic(&p, b"{\"a\":1}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod storable_tests {
+    use super::*;
+
+    #[test]
+    fn nan_and_f16_overflow_are_refused_with_their_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let nan = Matrix::new(2, 3, vec![0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]).unwrap();
+        let err = write_matrix(dir.path(), &nan, StoreDtype::F32)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("anchor query 1, item 1") && err.contains("NaN"),
+            "{err}"
+        );
+        let big = Matrix::new(1, 2, vec![1.0, 70000.0]).unwrap();
+        let err = write_matrix(dir.path(), &big, StoreDtype::F16)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("70000") && err.contains("item 1"), "{err}");
+        assert!(
+            !dir.path().join("R.safetensors").exists(),
+            "nothing written"
+        );
+        // The same value is fine in f32.
+        write_matrix(dir.path(), &big, StoreDtype::F32).unwrap();
+        assert_eq!(
+            read_matrix(dir.path(), 1, 2).unwrap().data(),
+            &[1.0, 70000.0]
+        );
     }
 }

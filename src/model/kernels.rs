@@ -39,7 +39,19 @@ fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     }
 }
 
+/// The largest flat index a row-major `rows × cols` operand with the given strides
+/// touches, plus one: the length a slice must have to hold it.
+fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
 /// `dst[m×n] (+)= a[m×k] · b[k×n]` for row-major slices with explicit row strides.
+/// Every operand's extent is checked against its slice, so a wrong size is an error,
+/// never an out-of-bounds read or write.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     m: usize,
@@ -55,17 +67,70 @@ fn matmul(
     b_rs: usize,
     b_cs: usize,
     parallelism: gemm::Parallelism,
+) -> candle_core::Result<()> {
+    check_extent("matmul lhs", a.len(), extent(m, k, a_rs, a_cs))?;
+    check_extent("matmul rhs", b.len(), extent(k, n, b_rs, b_cs))?;
+    check_extent("matmul dst", dst.len(), extent(m, n, dst_rs, 1))?;
+    // SAFETY: the three extents were just checked against the slices' lengths, and `dst`
+    // is a unique borrow, so it aliases neither `a` nor `b`.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_rs,
+            accumulate,
+            a,
+            a_rs,
+            a_cs,
+            b,
+            b_rs,
+            b_cs,
+            parallelism,
+        );
+    }
+    Ok(())
+}
+
+fn check_extent(what: &str, len: usize, needed: usize) -> candle_core::Result<()> {
+    if needed > len {
+        candle_core::bail!("{what}: the operand needs {needed} values, the buffer has {len}");
+    }
+    Ok(())
+}
+
+/// The GEMM call itself, writing through a raw pointer so that tasks which write
+/// interleaved (but disjoint) blocks of one buffer never hold overlapping `&mut` slices.
+///
+/// # Safety
+/// `dst` must be valid for writes at every `i * dst_rs + j` (`i < m`, `j < n`), those
+/// elements must not be accessed by anyone else during the call, and `a`, `b` must hold
+/// their operands' extents (see [`extent`]).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+    parallelism: gemm::Parallelism,
 ) {
-    debug_assert!(m == 0 || dst.len() >= (m - 1) * dst_rs + n);
-    // SAFETY: the slices cover every element addressed by the given sizes and strides
-    // (checked by the callers' shape logic and the debug assertion above), and dst does
-    // not alias a or b.
+    debug_assert!(a.len() >= extent(m, k, a_rs, a_cs) && b.len() >= extent(k, n, b_rs, b_cs));
+    // SAFETY: guaranteed by this function's contract.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             accumulate,
@@ -161,13 +226,30 @@ pub struct LinearParams<'a> {
 impl LinearParams<'_> {
     fn run(&self, x: &[f32], residual: Option<&[f32]>) -> candle_core::Result<Vec<f32>> {
         let (k, n) = (self.in_dim, self.out_dim);
-        if x.len() % k != 0 {
+        if k == 0 || n == 0 || !x.len().is_multiple_of(k) {
             candle_core::bail!(
-                "linear: input of {} values is not a multiple of {k}",
+                "linear: input of {} values is not a multiple of in_dim {k}",
                 x.len()
             );
         }
+        if self.w_t.len() != k * n || self.bias.len() != n {
+            candle_core::bail!(
+                "linear: weights have {} values and bias {}, expected {} ({k} × {n}) and {n}",
+                self.w_t.len(),
+                self.bias.len(),
+                k * n
+            );
+        }
         let m = x.len() / k;
+        if let Some(res) = residual {
+            if res.len() != m * n {
+                candle_core::bail!(
+                    "linear: residual has {} values, expected {}",
+                    res.len(),
+                    m * n
+                );
+            }
+        }
         let mut out = vec![0f32; m * n];
         out.par_chunks_mut(n * ROWS_PER_TASK)
             .enumerate()
@@ -196,7 +278,7 @@ impl LinearParams<'_> {
             n,
             1,
             gemm_parallelism(m, n, k),
-        );
+        )?;
         let f: Option<fn(&mut [f32])> = match self.act {
             Act::None => None,
             Act::GeluErf => Some(gelu_erf_slice),
@@ -357,8 +439,10 @@ struct AttentionOp {
 /// A raw pointer that may be shared across rayon tasks writing disjoint regions.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint (sequence, head) blocks of the output; see `attention`.
+// SAFETY: the pointer is only written through by `AttentionOp::cpu_fwd`, whose tasks
+// write disjoint (sequence, head) blocks of the output while the buffer outlives them.
 unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`: no two tasks touch the same element.
 unsafe impl Sync for SharedOut {}
 
 impl CustomOp2 for AttentionOp {
@@ -388,13 +472,16 @@ impl CustomOp2 for AttentionOp {
         }
         let lq = if self.first_only { 1 } else { l };
         let mut out = vec![0f32; b * lq * h];
+        let out_len = out.len();
         let out_ptr = SharedOut(out.as_mut_ptr());
         let row = 3 * h;
-        (0..b * nh).into_par_iter().for_each_init(
+        (0..b * nh).into_par_iter().try_for_each_init(
             || vec![0f32; lq * l],
-            |scores, task| {
+            |scores, task| -> candle_core::Result<()> {
                 let (bi, hi) = (task / nh, task % nh);
                 let base = bi * l * row;
+                // Q, K and V of this head start at these offsets; each row of them is
+                // `row` values further on (extents checked by `matmul`).
                 let q = &qkv[base + hi * hd..];
                 let k = &qkv[base + h + hi * hd..];
                 let v = &qkv[base + 2 * h + hi * hd..];
@@ -413,37 +500,40 @@ impl CustomOp2 for AttentionOp {
                     1,
                     row,
                     gemm::Parallelism::None,
-                );
+                )?;
                 let m = &mask[bi * l..(bi + 1) * l];
                 for srow in scores.chunks_mut(l) {
                     softmax_masked(srow, m);
                 }
-                // SAFETY: this task alone writes rows bi·lq .. bi·lq+lq, columns
-                // hi·hd .. hi·hd+hd of `out`; no two tasks share a (bi, hi).
-                let dst = unsafe {
-                    let p = out_ptr;
-                    std::slice::from_raw_parts_mut(
-                        p.0.add(bi * lq * h + hi * hd),
-                        (lq - 1) * h + hd,
-                    )
-                };
-                matmul(
-                    lq,
-                    hd,
-                    l,
-                    dst,
-                    h,
-                    false,
-                    scores,
-                    l,
-                    1,
-                    v,
-                    row,
-                    1,
-                    gemm::Parallelism::None,
-                );
+                check_extent("attention values", v.len(), extent(l, hd, row, 1))?;
+                check_extent("attention scores", scores.len(), extent(lq, l, l, 1))?;
+                let offset = bi * lq * h + hi * hd;
+                check_extent("attention output", out_len, offset + extent(lq, hd, h, 1))?;
+                let p = out_ptr;
+                // SAFETY: `out` has b·lq·h values and outlives the parallel loop; this
+                // task alone writes rows bi·lq .. bi·lq+lq, columns hi·hd .. hi·hd+hd
+                // (no two tasks share a (bi, hi)); the extent of that block is
+                // offset + (lq−1)·h + hd ≤ b·lq·h. `scores` and `v` were checked above.
+                unsafe {
+                    gemm_raw(
+                        lq,
+                        hd,
+                        l,
+                        p.0.add(offset),
+                        h,
+                        false,
+                        scores,
+                        l,
+                        1,
+                        v,
+                        row,
+                        1,
+                        gemm::Parallelism::None,
+                    );
+                }
+                Ok(())
             },
-        );
+        )?;
         Ok((CpuStorage::F32(out), Shape::from((b * lq, h))))
     }
 }
@@ -485,6 +575,189 @@ mod tests {
                     - 1.0
             })
             .collect()
+    }
+
+    /// Softmax in f64 over the unmasked entries, the reference for both dispatch paths.
+    fn softmax_reference(row: &[f32], mask: &[f32]) -> Vec<f64> {
+        let max = row
+            .iter()
+            .zip(mask)
+            .filter(|(_, &m)| m != 0.0)
+            .map(|(&v, _)| v as f64)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = row
+            .iter()
+            .zip(mask)
+            .map(|(&v, &m)| {
+                if m != 0.0 {
+                    (v as f64 - max).exp()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let z: f64 = e.iter().sum();
+        e.iter().map(|v| v / z).collect()
+    }
+
+    #[test]
+    fn masked_softmax_matches_reference_on_both_paths_and_long_rows() {
+        // Lengths around and past the 16-lane blocks: remainders, exact multiples, and
+        // rows long enough (≥ 33) to run several vector iterations.
+        for len in [1usize, 15, 16, 17, 31, 32, 33, 47, 64, 100, 257] {
+            let row: Vec<f32> = values(len, len as u32).iter().map(|v| v * 8.0).collect();
+            let mut mask = vec![1f32; len];
+            for (i, m) in mask.iter_mut().enumerate() {
+                if i % 7 == 3 && len > 1 {
+                    *m = 0.0;
+                }
+            }
+            let want = softmax_reference(&row, &mask);
+            let mut generic = row.clone();
+            softmax_masked_impl(&mut generic, &mask);
+            let mut dispatched = row.clone();
+            softmax_masked(&mut dispatched, &mask);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                let mut vector = row.clone();
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                unsafe { softmax_masked_avx2(&mut vector, &mask) };
+                for (g, w) in vector.iter().zip(&want) {
+                    assert!((*g as f64 - w).abs() < 1e-6, "avx2 len {len}: {g} vs {w}");
+                }
+            }
+            for (got, path) in [(&generic, "generic"), (&dispatched, "dispatched")] {
+                let total: f64 = got.iter().map(|&v| v as f64).sum();
+                assert!(
+                    (total - 1.0).abs() < 1e-5,
+                    "{path} len {len}: sums to {total}"
+                );
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (*g as f64 - w).abs() < 1e-6,
+                        "{path} len {len} [{i}]: {g} vs {w}"
+                    );
+                    if mask[i] == 0.0 {
+                        assert_eq!(*g, 0.0, "{path} len {len}: masked key {i} got weight");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_rejects_operands_shorter_than_their_extent() {
+        let a = vec![1f32; 6];
+        let b = vec![1f32; 6];
+        let mut dst = vec![0f32; 4];
+        // 2×3 · 3×2 fits exactly.
+        matmul(
+            2,
+            2,
+            3,
+            &mut dst,
+            2,
+            false,
+            &a,
+            3,
+            1,
+            &b,
+            2,
+            1,
+            gemm::Parallelism::None,
+        )
+        .unwrap();
+        assert_eq!(dst, vec![3.0; 4]);
+        // One value short in each operand in turn: an error, not an out-of-bounds access.
+        let err = matmul(
+            2,
+            2,
+            3,
+            &mut dst,
+            2,
+            false,
+            &a[..5],
+            3,
+            1,
+            &b,
+            2,
+            1,
+            gemm::Parallelism::None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("matmul lhs"), "{err}");
+        let err = matmul(
+            2,
+            2,
+            3,
+            &mut dst,
+            2,
+            false,
+            &a,
+            3,
+            1,
+            &b[..5],
+            2,
+            1,
+            gemm::Parallelism::None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("matmul rhs"), "{err}");
+        let err = matmul(
+            2,
+            2,
+            3,
+            &mut dst[..3],
+            2,
+            false,
+            &a,
+            3,
+            1,
+            &b,
+            2,
+            1,
+            gemm::Parallelism::None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("matmul dst"), "{err}");
+    }
+
+    #[test]
+    fn linear_rejects_weights_that_do_not_fit_its_dimensions() {
+        let w_t = values(5 * 3, 1);
+        let bias = values(3, 2);
+        let x = Tensor::from_vec(values(2 * 4, 3), (2, 4), &Device::Cpu).unwrap();
+        // Claims in_dim 4 but holds 5 × 3 weights: refused before any GEMM runs.
+        let p = LinearParams {
+            w_t: &w_t,
+            bias: &bias,
+            in_dim: 4,
+            out_dim: 3,
+            act: Act::None,
+        };
+        let err = linear(&x, &p, None).unwrap_err().to_string();
+        assert!(err.contains("weights have 15 values"), "{err}");
+        let short_bias = &bias[..2];
+        let p = LinearParams {
+            w_t: &w_t[..12],
+            bias: short_bias,
+            in_dim: 4,
+            out_dim: 3,
+            act: Act::None,
+        };
+        assert!(linear(&x, &p, None).is_err());
+        let p = LinearParams {
+            w_t: &w_t[..12],
+            bias: &bias,
+            in_dim: 4,
+            out_dim: 3,
+            act: Act::None,
+        };
+        let short_residual = Tensor::from_vec(values(5, 4), (5,), &Device::Cpu).unwrap();
+        assert!(linear(&x, &p, Some(&short_residual)).is_err());
+        assert_eq!(linear(&x, &p, None).unwrap().dims(), &[2, 3]);
     }
 
     #[test]

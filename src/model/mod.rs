@@ -5,7 +5,8 @@ pub mod bert;
 pub mod config;
 pub mod heads;
 pub mod hub;
-pub mod kernels;
+pub(crate) mod kernels;
+pub mod pair_model;
 pub mod scoring;
 pub mod tokenize;
 pub mod weights;
@@ -14,7 +15,8 @@ pub mod zeshel;
 use std::path::{Path, PathBuf};
 
 pub use config::{Activation, BertConfig, Pooling};
-pub use scoring::{PairScore, ScoreOptions, ScoreProgress};
+pub use pair_model::{PairModel, PreparedQuery};
+pub use scoring::{BatchSink, PairScore, ScoreOptions, ScoreProgress};
 pub use tokenize::{EncodedPair, PairEncoder, Truncation};
 
 use bert::{BertEncoder, Dense};
@@ -82,10 +84,14 @@ impl ModelSource {
                 }),
             };
         }
-        let looks_like_hub_id = spec.split('/').count() == 2
+        // `owner/name`, unless `owner` is a local folder: then `owner/name` is a path
+        // that does not exist (a typo in a folder name must not turn into a download).
+        let parts: Vec<&str> = spec.split('/').collect();
+        let looks_like_hub_id = parts.len() == 2
             && !spec.starts_with('.')
-            && !spec.starts_with('/')
-            && spec.split('/').all(|p| !p.is_empty());
+            && !spec.contains('\\')
+            && parts.iter().all(|p| !p.is_empty())
+            && !Path::new(parts[0]).is_dir();
         if looks_like_hub_id {
             Ok(ModelSource::Hub(spec.to_string()))
         } else {
@@ -153,7 +159,7 @@ pub struct CrossEncoder {
 
 /// The default item template when a model does not say: title and text joined by the
 /// separator token BERT already knows from pair training.
-pub const DEFAULT_ITEM_TEMPLATE: &str = "{title} [SEP] {text}";
+pub const DEFAULT_ITEM_TEMPLATE: &str = crate::items::DEFAULT_TEMPLATE;
 
 impl CrossEncoder {
     /// Loads from a folder, a checkpoint or a hub id.
@@ -240,8 +246,14 @@ impl CrossEncoder {
                 Box::new(special_token_head(&tokens, &a, &b, "[unused2]")?)
             }
         };
-        let mut files: Vec<&Path> = vec![&config_path];
-        files.push(&weights_path);
+        let files: Vec<&Path> = vec![&config_path, &weights_path];
+        let item_template = cfg
+            .relex_item_template
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ITEM_TEMPLATE.to_string());
+        let settings = format!(
+            "pair|template={item_template}|pooling={pooling}|label={label}|markers={markers:?}"
+        );
         let info = ModelInfo {
             name: display_name(name),
             source: dir.display().to_string(),
@@ -254,11 +266,8 @@ impl CrossEncoder {
             hidden_size: h,
             layers: cfg.num_hidden_layers,
             parameters: weights.parameter_count(),
-            fingerprint: weights::fingerprint_files(&files)?,
-            item_template: cfg
-                .relex_item_template
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ITEM_TEMPLATE.to_string()),
+            fingerprint: weights::scoring_fingerprint(&files, &tokens.fingerprint(), &settings)?,
+            item_template,
             mention_markers: markers,
             device: "cpu".into(),
         };
@@ -295,9 +304,21 @@ impl CrossEncoder {
     /// Turns a typed query into model text: a `[mention]` in square brackets becomes the
     /// model's mention markers, when the model has them. Text without brackets (or a
     /// model without markers) passes through unchanged.
+    ///
+    /// Models that pool the mention markers (`w_embeds`, the [EMB] models) need a
+    /// mention in every query: a query without one is marked as a whole, as in training.
     pub fn prepare_query(&self, query: &str) -> String {
         match &self.info.mention_markers {
-            Some([start, end]) => mark_mention(query, start, end),
+            Some([start, end]) => {
+                let marked = mark_mention(query, start, end);
+                let needs_markers = self.info.pooling == Pooling::WEmbeds
+                    && self.info.input_mode == InputMode::Pair;
+                if needs_markers && !marked.contains(start.as_str()) {
+                    format!("{start} {} {end}", query.trim())
+                } else {
+                    marked
+                }
+            }
             None => query.to_string(),
         }
     }
@@ -329,6 +350,25 @@ fn display_name(spec: &str) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or(trimmed)
         .to_string()
+}
+
+/// What may be wrong with a query as typed: empty, or a `[mention` whose bracket never
+/// closes (it is then scored as plain text, unmarked). Callers show these as warnings.
+pub fn query_warnings(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if query.trim().is_empty() {
+        out.push("the query is empty: every item is scored against nothing".to_string());
+        return out;
+    }
+    if let Some(open) = query.rfind('[') {
+        if !query[open..].contains(']') {
+            out.push(format!(
+                "unterminated mention \"{}\": no closing ] after it, so it is scored as plain text",
+                &query[open..]
+            ));
+        }
+    }
+    out
 }
 
 /// `the [dog] barked` → `the [unused0] dog [unused1] barked`. Only the first bracketed
@@ -406,6 +446,17 @@ mod tests {
     }
 
     #[test]
+    fn empty_queries_and_open_brackets_are_flagged() {
+        assert!(query_warnings("the [dog] barked").is_empty());
+        assert!(query_warnings("plain words").is_empty());
+        assert!(query_warnings("  ")[0].contains("empty"));
+        let w = query_warnings("the [dog barked");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("[dog barked"), "{w:?}");
+        assert!(query_warnings("[a] and [b")[0].contains("[b"));
+    }
+
+    #[test]
     fn hub_ids_and_missing_paths_are_told_apart() {
         assert_eq!(
             ModelSource::parse("cross-encoder/ms-marco-MiniLM-L-6-v2").unwrap(),
@@ -415,5 +466,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope/missing"), "{err}");
+        // `src` is a folder here (tests run in the crate root): `src/missing` is a
+        // missing path, not the hub id of an owner called "src".
+        let err = ModelSource::parse("src/no-such-model")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("src/no-such-model") && err.contains("no such model folder"),
+            "{err}"
+        );
+        assert!(ModelSource::parse("assets/models/x").is_err());
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::bert::{batch_tensors, OutputRows};
 use super::tokenize::{EncodedPair, Truncation};
-use super::{CrossEncoder, InputMode, ModelError};
+use super::{CrossEncoder, ModelError};
 
 /// One scored pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -56,23 +56,8 @@ impl CrossEncoder {
     /// Tokenizes `query` against every item (items in parallel), with the query's
     /// mention brackets turned into markers first.
     pub fn encode(&self, query: &str, items: &[&str]) -> Result<Vec<EncodedPair>, ModelError> {
-        let query = self.prepare_query(query);
-        match self.info.input_mode {
-            InputMode::Pair => {
-                let q = self.tokens.encode_query(&query)?;
-                items
-                    .par_iter()
-                    .map(|item| self.tokens.encode_pair(&q, item))
-                    .collect()
-            }
-            InputMode::Zeshel => {
-                let q = super::zeshel::encode_context(&self.tokens, &query)?;
-                items
-                    .par_iter()
-                    .map(|item| super::zeshel::encode_pair(&self.tokens, &q, item))
-                    .collect()
-            }
-        }
+        let prepared = super::PairModel::prepare(self, query)?;
+        self.encode_prepared(&prepared, items)
     }
 
     /// Tokenizes independent (query, item) pairs, in parallel.

@@ -137,6 +137,15 @@ impl PairEncoder {
         })
     }
 
+    /// A hash of everything that decides the token ids: the vocabulary, normaliser and
+    /// post-processor, the special tokens registered on top, and the truncation length.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = self.tokenizer.to_string(false).unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn max_length(&self) -> usize {
         self.max_length
     }

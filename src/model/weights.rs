@@ -190,6 +190,25 @@ fn tensor_from_view(view: &safetensors::tensor::TensorView<'_>) -> Result<Tensor
 
 /// A short, stable identity of a model: SHA-256 over its config and weights bytes.
 /// Indexes store it so that loading one against another model fails loudly.
+/// The fingerprint of a model *as it scores*: its files, its tokenizer as configured
+/// (vocabulary, added tokens, truncation length) and the settings that change its input
+/// or output (item template, pooling, label...). Indexes and the exact-score cache are
+/// keyed by it, so no setting change can silently reuse scores computed under another.
+pub fn scoring_fingerprint(
+    files: &[&Path],
+    tokenizer_fingerprint: &str,
+    settings: &str,
+) -> Result<String, ModelError> {
+    let files = fingerprint_files(files)?;
+    let mut hasher = Sha256::new();
+    for part in [files.as_str(), tokenizer_fingerprint, settings] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
 pub fn fingerprint_files(files: &[&Path]) -> Result<String, ModelError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -1,0 +1,119 @@
+//! The seam between a cross-encoder and everything that scores with one (the engine,
+//! the index builder, the approximations): [`PairModel`]. The engine's tests run it
+//! with a fake model; relex's [`CrossEncoder`] implements it for real.
+
+use rayon::prelude::*;
+
+use super::scoring::BatchSink;
+use super::tokenize::EncodedQuery;
+use super::zeshel::ZeshelContext;
+use super::{CrossEncoder, InputMode, ModelError, ModelInfo, ScoreOptions};
+
+/// A query made ready to be paired with many items: its mention brackets turned into
+/// the model's markers and, for relex's models, tokenised once (ADACUR scores one query
+/// in several rounds; the index builder scores each anchor query against every item).
+pub struct PreparedQuery {
+    text: String,
+    tokens: Option<QueryTokens>,
+}
+
+enum QueryTokens {
+    Pair(EncodedQuery),
+    Zeshel(ZeshelContext),
+}
+
+impl PreparedQuery {
+    /// A query carrying only its text, for models that tokenise on their own.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            tokens: None,
+        }
+    }
+
+    /// The query text as the model sees it (markers in place).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// What scoring code needs from a cross-encoder.
+pub trait PairModel: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// Prepares `query` (as a user typed it) for [`PairModel::score_prepared`].
+    fn prepare(&self, query: &str) -> Result<PreparedQuery, ModelError>;
+
+    /// Scores the query against `items` batch by batch; `on_batch` receives
+    /// `(index into items, score)` pairs and the progress, and stops the scoring with
+    /// `ModelError::Cancelled` by returning `Break`.
+    fn score_prepared(
+        &self,
+        query: &PreparedQuery,
+        items: &[&str],
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError>;
+}
+
+impl PairModel for CrossEncoder {
+    fn info(&self) -> &ModelInfo {
+        CrossEncoder::info(self)
+    }
+
+    fn prepare(&self, query: &str) -> Result<PreparedQuery, ModelError> {
+        let text = self.prepare_query(query);
+        let tokens = match self.info().input_mode {
+            InputMode::Pair => QueryTokens::Pair(self.pair_encoder().encode_query(&text)?),
+            InputMode::Zeshel => {
+                QueryTokens::Zeshel(super::zeshel::encode_context(self.pair_encoder(), &text)?)
+            }
+        };
+        Ok(PreparedQuery {
+            text,
+            tokens: Some(tokens),
+        })
+    }
+
+    fn score_prepared(
+        &self,
+        query: &PreparedQuery,
+        items: &[&str],
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        let pairs = self.encode_prepared(query, items)?;
+        self.score_encoded(&pairs, opts, on_batch)
+    }
+}
+
+impl CrossEncoder {
+    /// Pairs a prepared query with every item (items tokenised in parallel).
+    pub fn encode_prepared(
+        &self,
+        query: &PreparedQuery,
+        items: &[&str],
+    ) -> Result<Vec<super::EncodedPair>, ModelError> {
+        let owned;
+        let tokens = match &query.tokens {
+            Some(t) => t,
+            // Prepared by someone else: tokenise it here.
+            None => {
+                owned = PairModel::prepare(self, query.text())?
+                    .tokens
+                    .ok_or_else(|| ModelError::Input {
+                        message: "internal: the query was not tokenised".into(),
+                    })?;
+                &owned
+            }
+        };
+        let tok = self.pair_encoder();
+        match tokens {
+            QueryTokens::Pair(q) => items.par_iter().map(|it| tok.encode_pair(q, it)).collect(),
+            QueryTokens::Zeshel(q) => items
+                .par_iter()
+                .map(|it| super::zeshel::encode_pair(tok, q, it))
+                .collect(),
+        }
+    }
+}
