@@ -19,3 +19,15 @@ pub fn default_model_dir() -> PathBuf {
 pub fn demo_dir() -> PathBuf {
     assets_dir().join("demo")
 }
+
+/// The demo index built with the model in `model_dir`: `demo/index-<model folder>` when
+/// the demo ships one for that model, else `demo/index`.
+pub fn demo_index_dir(model_dir: &std::path::Path) -> PathBuf {
+    let own = model_dir
+        .file_name()
+        .map(|n| demo_dir().join(format!("index-{}", n.to_string_lossy())));
+    match own {
+        Some(dir) if dir.is_dir() => dir,
+        _ => demo_dir().join("index"),
+    }
+}

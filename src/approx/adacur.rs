@@ -43,10 +43,9 @@ use serde::{Deserialize, Serialize};
 use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, Par};
 
-use super::cur::{
-    combine_rows, score_checked, select_anchor_items, AnchorStrategy, CurIndex,
-    PINV_RELATIVE_CUTOFF,
-};
+use super::anchors::{select_anchor_items, AnchorStrategy};
+use super::cur::{score_checked, CurIndex};
+use super::linalg::{combine_rows, PINV_RELATIVE_CUTOFF};
 use super::{
     check_indices, rank_scored, top_k_indices, ApproxError, Matrix, PairScorer, Result,
     SearchResult, SplitMix64,
@@ -192,17 +191,7 @@ fn adacur_core<S: PairScorer + ?Sized>(
     // Final refit with everything scored: the approximation shown in the GUI
     // and measured by `rel_error`/`spearman` (no further CE calls).
     let approx = normal.approximate(r)?;
-    let mut warnings = Vec::new();
-    let (m, kq) = (scored.len() as f64, r.rows() as f64);
-    if m >= 0.8 * kq && m <= 1.25 * kq {
-        warnings.push(format!(
-            "ADACUR: {} items scored vs {} anchor queries: the final least-squares fit is \
-             nearly square and ill-conditioned, so the approximation (not the exact \
-             ranking) may be poor; a budget well below or above k_q avoids this",
-            scored.len(),
-            r.rows()
-        ));
-    }
+    let warnings = super::cur_size_warnings(super::Method::Adacur, scored.len(), r.rows());
     Ok(SearchResult {
         ranking: rank_scored(&scored, &exact, Some(&approx), params.top_k),
         ce_calls: scored.len(),
@@ -361,7 +350,7 @@ mod tests {
 
     #[test]
     fn normal_equations_match_svd_pinv() {
-        use super::super::cur::cur_weights;
+        use super::super::linalg::cur_weights;
         let m = low_rank(50, 300, 6, 0.1, 22);
         let r = m.select_rows(&(0..30).collect::<Vec<_>>()).unwrap();
         let row = m.row(45);

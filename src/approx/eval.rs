@@ -19,10 +19,11 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::adacur::{adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
-use super::baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
-use super::cur::{anncur_rerank, select_anchor_items, AnchorStrategy, CurIndex};
+use super::adacur::{DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
+use super::baselines::TfIdfIndex;
+use super::cur::{select_anchor_items, AnchorStrategy, CurIndex};
 use super::metrics::{average_ranks, recall_against, relative_error, spearman_from_ranks};
+use super::search::{search, SearchInputs, SearchParams};
 use super::{
     sample_without_replacement, top_k_indices, ApproxError, Matrix, MatrixRowScorer, Method,
     Result, SearchResult, SplitMix64,
@@ -58,6 +59,10 @@ pub struct EvalConfig<'a> {
     /// `(item texts, query texts)` for TF-IDF; `query texts` has one entry per
     /// matrix row (anchor rows included).
     pub texts: Option<(&'a [String], &'a [String])>,
+    /// AXN: items each anchor query is scored against in the simulated sparse index
+    /// (`None`: [`super::axn::default_per_row`]), and the factorisation.
+    pub axn_per_row: Option<usize>,
+    pub axn: super::axn::AxnFactorParams,
 }
 
 impl Default for EvalConfig<'_> {
@@ -76,7 +81,40 @@ impl Default for EvalConfig<'_> {
             adacur_rounds: DEFAULT_ROUNDS,
             adacur_exploration: DEFAULT_EXPLORATION,
             texts: None,
+            axn_per_row: None,
+            axn: super::axn::AxnFactorParams::default(),
         }
+    }
+}
+
+impl EvalConfig<'_> {
+    /// Warnings about settings where a CUR system approaches square (ANNCUR's `k_i`,
+    /// or an ADACUR budget, close to the `anchor_rows` anchor queries), in the words
+    /// `relex search` uses for the same condition.
+    pub fn warnings(&self) -> Vec<String> {
+        let k_i = self
+            .anchor_sets
+            .as_ref()
+            .and_then(|s| s.first())
+            .map_or(self.k_i, Vec::len);
+        let mut out = Vec::new();
+        if self.methods.contains(&Method::Anncur) {
+            out.extend(super::cur_size_warnings(
+                Method::Anncur,
+                k_i,
+                self.anchor_rows,
+            ));
+        }
+        if self.methods.contains(&Method::Adacur) {
+            for &b in &self.budgets {
+                out.extend(super::cur_size_warnings(
+                    Method::Adacur,
+                    b,
+                    self.anchor_rows,
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -95,6 +133,10 @@ pub struct EvalRow {
     pub spearman: Option<f64>,
     /// Mean CE calls per query.
     pub ce_calls: f64,
+    /// CE calls spent on the index the method needs (dense `k_q · N` for the CUR
+    /// methods, the sparse index's entries for AXN), once for all queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_ce_calls: Option<usize>,
 }
 
 impl EvalRow {
@@ -152,9 +194,25 @@ pub fn evaluate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<Vec<EvalRow>> {
     anchor_rows.iter().for_each(|&i| is_anchor[i] = true);
     let test_rows: Vec<usize> = (0..n_rows).filter(|&i| !is_anchor[i]).collect();
     let index = CurIndex::new(matrix.select_rows(&anchor_rows)?, Vec::new())?;
-    let tfidf = match (cfg.methods.contains(&Method::Tfidf), cfg.texts) {
+    let wants_tfidf = cfg.methods.contains(&Method::Tfidf) || cfg.methods.contains(&Method::Axn);
+    let tfidf = match (wants_tfidf, cfg.texts) {
         (true, Some((items, _))) => Some(TfIdfIndex::build(items)?),
         _ => None,
+    };
+    let axn = if cfg.methods.contains(&Method::Axn) {
+        let anchor_texts: Option<Vec<String>> = cfg
+            .texts
+            .map(|(_, qs)| anchor_rows.iter().map(|&i| qs[i].clone()).collect());
+        Some(super::axn::index_from_dense(
+            index.r(),
+            anchor_texts.as_deref(),
+            tfidf.as_ref(),
+            cfg.axn_per_row
+                .unwrap_or_else(|| super::axn::default_per_row(n)),
+            &cfg.axn,
+        )?)
+    } else {
+        None
     };
     let needs_anchors = cfg.methods.iter().any(|m| m.is_cur());
     let anchor_sets: Vec<Vec<usize>> = match &cfg.anchor_sets {
@@ -191,6 +249,7 @@ pub fn evaluate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<Vec<EvalRow>> {
             factor: factor.as_ref(),
             anchors,
             tfidf: tfidf.as_ref(),
+            axn: axn.as_ref(),
             cells: &cells,
             max_k,
             seed,
@@ -228,9 +287,14 @@ pub fn evaluate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<Vec<EvalRow>> {
                         )
                     })
                     .collect(),
-                rel_error: method.is_cur().then(|| acc.rel_error / cnt),
-                spearman: method.is_cur().then(|| acc.spearman / cnt),
+                rel_error: method.is_factorised().then(|| acc.rel_error / cnt),
+                spearman: method.is_factorised().then(|| acc.spearman / cnt),
                 ce_calls: acc.ce_calls / cnt,
+                index_ce_calls: match method {
+                    Method::Anncur | Method::Adacur => Some(index.k_q() * n),
+                    Method::Axn => axn.as_ref().map(|a| a.indexing_calls),
+                    _ => None,
+                },
             }
         })
         .collect())
@@ -317,6 +381,7 @@ struct QueryCtx<'a> {
     factor: Option<&'a super::cur::AnchorFactor>,
     anchors: &'a [usize],
     tfidf: Option<&'a TfIdfIndex>,
+    axn: Option<&'a super::axn::AxnIndex>,
     cells: &'a [(Method, usize)],
     max_k: usize,
     seed: u64,
@@ -329,56 +394,35 @@ impl QueryCtx<'_> {
         let ks = &self.cfg.ks;
         // Exact top-`max k` and exact ranks, shared by all cells.
         let truth = top_k_indices(exact, self.max_k);
-        let exact_ranks = if self.cells.iter().any(|c| c.0.is_cur()) {
+        let exact_ranks = if self.cells.iter().any(|c| c.0.is_factorised()) {
             average_ranks(exact)
         } else {
             Vec::new()
         };
-        // ANNCUR's s̃ does not depend on the budget: compute it once.
-        let anncur = match self.factor {
-            Some(f) if self.cells.iter().any(|c| c.0 == Method::Anncur) => {
-                let c: Vec<f32> = f.anchors.iter().map(|&j| exact[j]).collect();
-                let approx = f.approximate(&c)?;
-                Some((c, approx))
-            }
-            _ => None,
+        let inputs = SearchInputs {
+            n_items: n,
+            index: Some(self.index),
+            tfidf: self.tfidf,
+            query_text: self.cfg.texts.map(|(_, qs)| qs[q].as_str()),
+            anncur_factor: self.factor,
+            first_round: Some(self.anchors),
+            stream: Some(q as u64),
+            axn: self.axn,
         };
-        let query_text = self.cfg.texts.map(|(_, qs)| qs[q].as_str());
         let mut out = Vec::with_capacity(self.cells.len());
         for &(method, budget) in self.cells {
             let mut sc = MatrixRowScorer::from_slice(exact);
-            let res: SearchResult = match method {
-                Method::Exact => exact_search(n, &mut sc, self.max_k)?,
-                Method::Anncur => match (self.factor, &anncur) {
-                    (Some(f), Some((c, approx))) => {
-                        // The anchors were "scored" to build c; count them.
-                        let mut r = anncur_rerank(f, c, approx, &mut sc, budget, self.max_k)?;
-                        r.approx_scores = Some(approx.clone());
-                        r
-                    }
-                    _ => return Err(ApproxError::InvalidInput("ANNCUR factor missing".into())),
-                },
-                Method::Adacur => {
-                    let params = AdacurParams {
-                        budget,
-                        top_k: self.max_k,
-                        rounds: self.cfg.adacur_rounds,
-                        exploration: self.cfg.adacur_exploration,
-                        first_round: self.cfg.anchor_strategy,
-                        seed: self.seed,
-                    };
-                    let rng = SplitMix64::for_stream(self.seed, q as u64);
-                    adacur_with_first(self.index.r(), &mut sc, self.anchors, &params, rng)?
-                }
-                Method::Tfidf => match (self.tfidf, query_text) {
-                    (Some(t), Some(text)) => tfidf_search(t, text, &mut sc, budget, self.max_k)?,
-                    _ => return Err(ApproxError::InvalidInput("TF-IDF needs texts".into())),
-                },
-                Method::Random => {
-                    let s = SplitMix64::stream_seed(self.seed, q as u64);
-                    random_search(n, &mut sc, budget, self.max_k, s)?
-                }
+            let params = SearchParams {
+                method,
+                budget,
+                k_i: self.anchors.len(),
+                top_k: self.max_k,
+                anchor_strategy: self.cfg.anchor_strategy,
+                seed: self.seed,
+                adacur_rounds: self.cfg.adacur_rounds,
+                adacur_exploration: self.cfg.adacur_exploration,
             };
+            let res: SearchResult = search(&inputs, &params, &mut sc)?;
             let items: Vec<usize> = res.ranking.iter().map(|r| r.item).collect();
             let mut acc = Acc {
                 recall: ks
@@ -389,7 +433,7 @@ impl QueryCtx<'_> {
                 count: 1.0,
                 ..Default::default()
             };
-            if method.is_cur() {
+            if method.is_factorised() {
                 if let Some(a) = &res.approx_scores {
                     acc.rel_error = relative_error(a, exact)?;
                     acc.spearman = spearman_from_ranks(&average_ranks(a), &exact_ranks);
@@ -415,7 +459,7 @@ pub fn write_csv(rows: &[EvalRow], path: impl AsRef<Path>) -> Result<()> {
     for k in &ks {
         out.push_str(&format!(",recall@{k}"));
     }
-    out.push_str(",rel_error,spearman,ce_calls\n");
+    out.push_str(",rel_error,spearman,ce_calls,index_ce_calls\n");
     let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
     for r in rows {
         out.push_str(&format!("{},{}", r.method, r.budget));
@@ -423,10 +467,11 @@ pub fn write_csv(rows: &[EvalRow], path: impl AsRef<Path>) -> Result<()> {
             out.push_str(&format!(",{}", opt(r.recall_at(k))));
         }
         out.push_str(&format!(
-            ",{},{},{}\n",
+            ",{},{},{},{}\n",
             opt(r.rel_error),
             opt(r.spearman),
-            r.ce_calls
+            r.ce_calls,
+            r.index_ce_calls.map_or(String::new(), |c| c.to_string())
         ));
     }
     let mut f = std::fs::File::create(path)?;
@@ -464,7 +509,7 @@ mod tests {
         assert_eq!((rows[0].method, rows[0].budget), (Method::Exact, 300));
         assert_eq!(rows[0].recall_at(10), Some(1.0));
         for r in &rows {
-            assert_eq!(r.rel_error.is_some(), r.method.is_cur());
+            assert_eq!(r.rel_error.is_some(), r.method.is_factorised());
             let expect = if r.method == Method::Exact {
                 300.0
             } else {
@@ -492,7 +537,9 @@ mod tests {
         let p = dir.path().join("eval.csv");
         write_csv(&rows, &p).unwrap();
         let csv = std::fs::read_to_string(&p).unwrap();
-        assert!(csv.starts_with("method,budget,recall@1,recall@10,rel_error,spearman,ce_calls\n"));
+        assert!(csv.starts_with(
+            "method,budget,recall@1,recall@10,rel_error,spearman,ce_calls,index_ce_calls\n"
+        ));
         assert!(csv
             .lines()
             .nth(1)

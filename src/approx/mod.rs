@@ -16,6 +16,8 @@
 //!   approximation and refits it with everything scored so far.
 //! * [`baselines`]: exact search, random sampling and TF-IDF
 //!   retrieve-then-rerank at the same budget.
+//! * [`search`]: the one dispatcher every caller (CLI, engine, evaluation)
+//!   runs a method through, with one budget and `k_i` policy.
 //! * [`metrics`], [`eval`], [`npy`]: Top-k recall, relative error and
 //!   Spearman correlation, a parallel evaluation driver over precomputed
 //!   exact score matrices, and a small `.npy` reader/writer for those.
@@ -27,11 +29,16 @@
 //! draw the identical random samples.
 
 pub mod adacur;
+pub mod anchors;
+pub mod axn;
 pub mod baselines;
+pub mod ce_scorer;
 pub mod cur;
 pub mod eval;
+pub mod linalg;
 pub mod metrics;
 pub mod npy;
+pub mod search;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use adacur::{adacur_search, round_sizes, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
 pub use baselines::{exact_search, random_search, tfidf_search, tokenize, TfIdfIndex};
+pub use ce_scorer::CeScorer;
 pub use cur::{
     anncur_search, anncur_search_with_factor, pinv_f64, select_anchor_items, AnchorFactor,
     AnchorStrategy, AnncurParams, ConvergencePoint, CurIndex, Pinv, ILL_CONDITIONED_RATIO,
@@ -49,6 +57,7 @@ pub use cur::{
 pub use eval::{evaluate, write_csv, EvalConfig, EvalRow};
 pub use metrics::{average_ranks, relative_error, spearman, top_k_recall};
 pub use npy::{read_npy, read_npy_bytes, write_npy, write_npy_bytes, NpyDtype};
+pub use search::{cur_size_warnings, search, SearchInputs, SearchParams};
 
 /// Errors of the approximate-search module. Bad input never panics; it ends
 /// up here with a message that names the offending value.
@@ -72,6 +81,9 @@ pub enum ApproxError {
     /// The pair scorer (the cross-encoder) failed.
     #[error("scorer: {0}")]
     Scorer(String),
+    /// The search was cancelled (a newer job superseded it, or the user stopped it).
+    #[error("cancelled")]
+    Cancelled,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -337,13 +349,16 @@ pub enum Method {
     Tfidf,
     /// `budget` random items scored exactly.
     Random,
+    /// AXN: a sparse index factorised into item embeddings, adaptive rounds.
+    Axn,
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Method::Exact,
         Method::Anncur,
         Method::Adacur,
+        Method::Axn,
         Method::Tfidf,
         Method::Random,
     ];
@@ -355,6 +370,7 @@ impl Method {
             Method::Adacur => "adacur",
             Method::Tfidf => "tfidf",
             Method::Random => "random",
+            Method::Axn => "axn",
         }
     }
 
@@ -362,6 +378,17 @@ impl Method {
     /// `rel_error`/`spearman` in evaluations).
     pub fn is_cur(self) -> bool {
         matches!(self, Method::Anncur | Method::Adacur)
+    }
+
+    /// Whether the method needs an index of anchor-query scores.
+    pub fn needs_index(self) -> bool {
+        matches!(self, Method::Anncur | Method::Adacur | Method::Axn)
+    }
+
+    /// Whether the method produces a matrix-factorisation approximation of every
+    /// item's score (CUR or AXN), so relative error and Spearman apply.
+    pub fn is_factorised(self) -> bool {
+        matches!(self, Method::Anncur | Method::Adacur | Method::Axn)
     }
 }
 
@@ -386,7 +413,7 @@ impl FromStr for Method {
             })
             .ok_or_else(|| {
                 ApproxError::InvalidInput(format!(
-                    "unknown method {s:?} (expected exact, anncur, adacur, tfidf or random)"
+                    "unknown method {s:?} (expected exact, anncur, adacur, axn, tfidf or random)"
                 ))
             })
     }

@@ -118,6 +118,12 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         texts,
         ..EvalConfig::default()
     };
+    if let Some(p) = &a.csv {
+        super::check_writable(p)?;
+    }
+    for w in cfg.warnings() {
+        eprintln!("warning: {w}");
+    }
     let rows = evaluate(&matrix, &cfg)?;
     if let Some(p) = &a.csv {
         write_csv(&rows, p)?;
@@ -168,7 +174,7 @@ fn plain_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     Ok(list
         .items
         .iter()
-        .map(|it| it.ce_text("{title} {text}"))
+        .map(|it| it.ce_text(crate::items::PLAIN_TEXT_TEMPLATE))
         .collect())
 }
 
@@ -231,7 +237,7 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
         read_npy(&cache)?
     } else {
         let template = model.info().item_template.clone();
-        let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+        let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let total = tests.queries.len() * n;
         let mut progress = Progress::new("exact scores");
@@ -259,7 +265,7 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
     let item_texts = list
         .items
         .iter()
-        .map(|it| it.ce_text("{title} {text}"))
+        .map(|it| it.ce_text(crate::items::PLAIN_TEXT_TEMPLATE))
         .collect();
     let mut query_texts: Vec<String> = idx.anchors.iter().map(|q| q.text.clone()).collect();
     query_texts.extend(tests.queries.iter().map(|q| q.text.clone()));

@@ -92,7 +92,7 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
     let model = a.model.load()?;
     let list = a.items.load()?;
     let template = model.info().item_template.clone();
-    let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+    let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
     let anchors = match &a.anchor_queries {
         Some(p) => load_anchor_queries(p, Some(a.kq))?,
         None => {

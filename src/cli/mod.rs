@@ -45,7 +45,8 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ItemsCommand {
-    /// Print the format, counts and first errors of an item or query file.
+    /// Print the format, counts and first errors of an item or query file. Exit status:
+    /// 0 every row is valid, 3 some rows are invalid (listed), 4 the file is unreadable.
     Check {
         file: PathBuf,
         #[arg(long, value_parser = score::parse_format)]
@@ -129,6 +130,41 @@ impl ItemArgs {
     }
 }
 
+/// Fails early, naming the path, when `path` cannot be written: checked before long
+/// work starts so that an hour of scoring is not lost to a typo in an output path.
+pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if path.is_dir() {
+        anyhow::bail!(
+            "{}: is a directory; expected a file to write",
+            path.display()
+        );
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "{}: cannot write here: the folder {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    } else {
+        std::fs::File::create_new(path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        // Only a probe: the real output replaces it when the work is done.
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Parses the command line and runs it; errors are printed once, here.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -139,8 +175,9 @@ pub fn main() -> ExitCode {
         Some(Command::Index(cmd)) => index_cmd::run(&cmd),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Items(ItemsCommand::Check { file, format })) => {
-            print!("{}", items::check_report(&file, format));
-            Ok(())
+            let (report, verdict) = items::check_report(&file, format);
+            print!("{report}");
+            return ExitCode::from(verdict.exit_code());
         }
         Some(Command::Bench(args)) => bench::run(&args),
     };

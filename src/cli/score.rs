@@ -62,8 +62,11 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         .item_template
         .clone()
         .unwrap_or_else(|| model.info().item_template.clone());
-    let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+    let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for w in crate::model::query_warnings(&args.query) {
+        eprintln!("warning: {w}");
+    }
     let pairs = model.encode(&args.query, &refs)?;
     let query_tokens = model
         .pair_encoder()

@@ -8,12 +8,12 @@ use serde::Serialize;
 use super::score::OutputFormat;
 use super::{ItemArgs, ModelArgs};
 use crate::approx::{
-    adacur_search, anncur_search, exact_search, random_search, tfidf_search, AdacurParams,
-    AnchorStrategy, AnncurParams, Method, TfIdfIndex,
+    self, AnchorStrategy, CeScorer, Method, SearchInputs, SearchParams, TfIdfIndex,
 };
-use crate::engine::CeScorer;
+use crate::cancel::CancelToken;
 use crate::index::{self, ItemsStamp, ModelStamp};
 use crate::items;
+use crate::model::PairModel;
 
 #[derive(clap::Args, Debug)]
 pub struct SearchArgs {
@@ -64,76 +64,54 @@ struct Output<'a> {
 pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
     let model = a.model.load()?;
     let list = a.items.load()?;
-    let template = model.info().item_template.clone();
-    let texts: Vec<String> = list.items.iter().map(|it| it.ce_text(&template)).collect();
+    let texts = crate::items::ce_texts(&list.items, &model.info().item_template);
     let n = texts.len();
-    let generation = std::sync::atomic::AtomicU64::new(0);
-    let mut scorer = CeScorer {
-        model: &model,
-        texts: &texts,
-        query: &a.query,
-        generation: &generation,
-        job: 0,
-        known: None,
-        scored: Vec::new(),
-    };
-    let load_index = || -> anyhow::Result<index::LoadedIndex> {
-        let dir = a
-            .index
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("--method {} needs --index DIR", a.method))?;
-        let m = ModelStamp {
-            name: model.info().name.clone(),
-            fingerprint: model.info().fingerprint.clone(),
-        };
-        let i = ItemsStamp {
-            source: a.items.items.display().to_string(),
-            count: n,
-            fingerprint: items::fingerprint(&list.items),
-        };
-        Ok(index::load(dir, &m, &i)?)
-    };
-    let result = match a.method {
-        Method::Exact => exact_search(n, &mut scorer, a.top)?,
-        Method::Random => random_search(n, &mut scorer, a.budget.min(n), a.top, a.seed)?,
-        Method::Tfidf => {
-            let plain: Vec<String> = list
-                .items
-                .iter()
-                .map(|it| it.ce_text("{title} {text}"))
-                .collect();
-            let tfidf = TfIdfIndex::build(&plain)?;
-            tfidf_search(&tfidf, &a.query, &mut scorer, a.budget.min(n), a.top)?
+    let index = match a.method {
+        Method::Anncur | Method::Adacur => {
+            let dir = a
+                .index
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("--method {} needs --index DIR", a.method))?;
+            let stamp = ItemsStamp {
+                source: a.items.items.display().to_string(),
+                count: n,
+                fingerprint: items::fingerprint(&list.items),
+            };
+            Some(index::load(dir, &ModelStamp::of(model.info()), &stamp)?)
         }
-        Method::Anncur => {
-            let idx = load_index()?;
-            anncur_search(
-                &idx.cur,
-                &mut scorer,
-                &AnncurParams {
-                    k_i: a.anchors,
-                    budget: a.budget,
-                    top_k: a.top,
-                    strategy: a.anchor_strategy,
-                    seed: a.seed,
-                },
-            )?
-        }
-        Method::Adacur => {
-            let idx = load_index()?;
-            adacur_search(
-                &idx.cur,
-                &mut scorer,
-                &AdacurParams {
-                    budget: a.budget,
-                    top_k: a.top,
-                    first_round: a.anchor_strategy,
-                    seed: a.seed,
-                    ..AdacurParams::default()
-                },
-            )?
-        }
+        _ => None,
     };
+    let tfidf = match a.method {
+        Method::Tfidf => Some(TfIdfIndex::build(&crate::items::ce_texts(
+            &list.items,
+            crate::items::PLAIN_TEXT_TEMPLATE,
+        ))?),
+        _ => None,
+    };
+    let inputs = SearchInputs {
+        n_items: n,
+        index: index.as_ref().map(|i| &i.cur),
+        tfidf: tfidf.as_ref(),
+        query_text: Some(&a.query),
+        ..SearchInputs::default()
+    };
+    let params = SearchParams {
+        method: a.method,
+        budget: a.budget,
+        k_i: a.anchors,
+        top_k: a.top,
+        anchor_strategy: a.anchor_strategy,
+        seed: a.seed,
+        ..SearchParams::default()
+    };
+    for w in crate::model::query_warnings(&a.query) {
+        eprintln!("warning: {w}");
+    }
+    let query = model.prepare(&a.query)?;
+    let cancel = CancelToken::new();
+    let mut known = vec![None; n];
+    let mut scorer = CeScorer::new(&model, &texts, &query, &cancel, &mut known);
+    let result = approx::search(&inputs, &params, &mut scorer)?;
     for w in &result.warnings {
         eprintln!("warning: {w}");
     }

@@ -40,6 +40,33 @@ impl ExactCache {
         self.entries.back().map(|(_, v)| v)
     }
 
+    /// Removes and returns the query's row, for a job to work on without copies; the
+    /// job gives it back with [`ExactCache::put`].
+    pub fn take(
+        &mut self,
+        model: &str,
+        items: &str,
+        query: &str,
+    ) -> Option<Vec<Option<PairScore>>> {
+        let key = Self::key(model, items, query);
+        let pos = self.entries.iter().position(|(k, _)| *k == key)?;
+        self.entries.remove(pos).map(|(_, v)| v)
+    }
+
+    /// Stores the query's row as the most recent entry (replacing any other).
+    pub fn put(&mut self, model: &str, items: &str, query: &str, row: Vec<Option<PairScore>>) {
+        let key = Self::key(model, items, query);
+        self.entries.retain(|(k, _)| *k != key);
+        self.entries.push_back((key, row));
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.total() > self.max_scores && self.entries.len() > 1 {
+            self.entries.pop_front();
+        }
+    }
+
     /// Merges `scores` into the query's entry, creating it with `n_items` slots.
     pub fn insert(
         &mut self,
@@ -60,9 +87,7 @@ impl ExactCache {
             }
         }
         self.entries.push_back((key, entry));
-        while self.total() > self.max_scores && self.entries.len() > 1 {
-            self.entries.pop_front();
-        }
+        self.evict();
     }
 
     fn total(&self) -> usize {
@@ -106,5 +131,22 @@ mod tests {
         assert!(c.get("m", "i", "q2").is_none());
         assert!(c.get("m", "i", "q1").is_some());
         assert!(c.get("other-model", "i", "q1").is_none());
+    }
+
+    #[test]
+    fn take_and_put_move_a_row_without_copies() {
+        let mut c = ExactCache::new(10);
+        c.insert("m", "i", "q", 3, &[(1, s(5.0))]);
+        let mut row = c.take("m", "i", "q").unwrap();
+        assert!(
+            c.get("m", "i", "q").is_none(),
+            "taken out while the job runs"
+        );
+        row[2] = Some(s(7.0));
+        c.put("m", "i", "q", row);
+        let back = c.get("m", "i", "q").unwrap();
+        assert_eq!(back[1].unwrap().logit, 5.0);
+        assert_eq!(back[2].unwrap().logit, 7.0);
+        assert_eq!(c.len(), 1);
     }
 }

@@ -1,229 +1,212 @@
 //! The background worker. One OS thread owns the cross-encoder, the item list and the
-//! index; the UI (or any caller) talks to it only through [`Request`]s and [`Event`]s.
-//! The worker never touches egui: it calls a `wake` callback after sending an event,
-//! which the UI sets to `request_repaint`.
+//! index; the UI (or any caller) talks to it only through [`Request`]s and [`Event`]s
+//! (see [`protocol`]). The worker never touches egui: it calls a `wake` callback after
+//! sending an event, which the UI sets to `request_repaint`.
 //!
-//! Cancellation: every request that starts a job bumps a generation counter; long loops
-//! compare their own generation with the current one between batches and stop when a
-//! newer job (or an explicit cancel) has arrived.
+//! The engine, not its caller, owns the job policy ([`EngineHandle::submit`]): jobs
+//! run one at a time in submission order; a new search supersedes (cancels) searches
+//! still pending; a load supersedes pending searches and index builds, whose world it
+//! changes; and every job ends with one `JobFinished`, also when it was cancelled
+//! before it started.
 
 mod cache;
-mod scorer;
-
-pub use scorer::CeScorer;
+pub mod protocol;
 mod worker;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+#[cfg(test)]
+mod tests;
 
-use crate::approx::{ConvergencePoint, Method, SearchResult};
-use crate::items::{Item, LoadReport};
-use crate::model::{ModelInfo, PairScore};
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 pub use cache::ExactCache;
+pub use protocol::{
+    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobKind, JobOutcome,
+    RecallCurve, Request, SearchRequest,
+};
 
-/// A job id: the generation it was started under.
-pub type JobId = u64;
+use crate::cancel::CancelToken;
+use crate::model::{CrossEncoder, LoadOptions, ModelError, PairModel};
 
-/// What a search asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchRequest {
-    pub query: String,
-    pub method: Method,
-    /// Total CE calls for the approximate stage (anchor items included).
-    pub budget: usize,
-    /// Anchor items for ANNCUR.
-    pub k_i: usize,
-    pub top_k: usize,
-    pub seed: u64,
-    /// After the approximate stage, score every item exactly in the background.
-    pub verify_exact: bool,
+/// Turns a model spec (folder, checkpoint or hub id) into a model. Tests inject fakes.
+pub type ModelLoader = Box<dyn Fn(&str) -> Result<Box<dyn PairModel>, ModelError> + Send>;
+
+/// The loader of real models: relex's cross-encoders with their default options.
+pub fn cross_encoder_loader() -> ModelLoader {
+    Box::new(|spec| {
+        CrossEncoder::load(spec, &LoadOptions::default()).map(|m| Box::new(m) as Box<dyn PairModel>)
+    })
 }
 
-#[derive(Debug)]
-pub enum Request {
-    LoadModel {
-        spec: String,
-    },
-    LoadItems {
-        path: PathBuf,
-    },
-    LoadIndex {
-        dir: PathBuf,
-    },
-    /// The embedded demo: default model, demo items, its index and test queries.
-    LoadDemo,
-    Search(SearchRequest),
-    /// Per-item plot data: the approximation of `item` as anchor items are added.
-    ItemConvergence {
-        item: usize,
-    },
-    /// Builds an index over the loaded items from an anchor-query file (or `k_q` sampled
-    /// item texts when `anchor_queries` is None) into `out`, resuming a partial build.
-    BuildIndex {
-        anchor_queries: Option<PathBuf>,
-        k_q: usize,
-        out: PathBuf,
-    },
-    Shutdown,
+/// A request on its way to the worker.
+struct Envelope {
+    job: JobId,
+    cancel: CancelToken,
+    request: Request,
 }
 
-/// Loaded items, shared read-only with the UI (one copy of the text in memory).
-#[derive(Debug)]
-pub struct ItemsSnapshot {
-    pub path: PathBuf,
-    pub items: Vec<Item>,
-    pub report: LoadReport,
-    pub fingerprint: String,
-}
-
+/// A job submitted and not yet finished.
 #[derive(Debug, Clone)]
-pub struct IndexSummary {
-    pub dir: PathBuf,
-    pub k_q: usize,
-    pub n_items: usize,
-    pub pseudo_queries: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct DemoQuery {
-    pub id: String,
-    pub text: String,
-    pub gold: Vec<String>,
-}
-
-/// Recall@k of each method against CE calls, on the current query.
-#[derive(Debug, Clone)]
-pub struct RecallCurve {
-    pub method: Method,
-    /// (CE calls, recall@k)
-    pub points: Vec<(usize, f64)>,
-}
-
-#[derive(Debug)]
-pub enum Event {
-    ModelLoaded(Box<ModelInfo>),
-    ItemsLoaded(Arc<ItemsSnapshot>),
-    IndexLoaded(IndexSummary),
-    DemoQueries(Vec<DemoQuery>),
-    /// Progress of the current job.
-    Progress {
-        job: JobId,
-        label: String,
-        done: usize,
-        total: usize,
-    },
-    /// The approximate stage of a search finished.
-    Approximate {
-        job: JobId,
-        query: String,
-        result: Box<SearchResult>,
-        /// Exact scores computed during the approximate stage, by item index.
-        scored: Vec<(usize, PairScore)>,
-        seconds: f64,
-    },
-    /// A batch of exact scores streamed during verification.
-    Exact {
-        job: JobId,
-        scores: Vec<(usize, PairScore)>,
-        done: usize,
-        total: usize,
-        pairs_per_second: f64,
-    },
-    RecallCurves {
-        job: JobId,
-        k: usize,
-        curves: Vec<RecallCurve>,
-    },
-    ItemConvergence {
-        item: usize,
-        points: Vec<ConvergencePoint>,
-    },
-    IndexBuilt(IndexSummary),
-    JobFinished {
-        job: JobId,
-        cancelled: bool,
-    },
-    Error {
-        job: Option<JobId>,
-        message: String,
-    },
+struct PendingJob {
+    id: JobId,
+    kind: JobKind,
+    cancel: CancelToken,
 }
 
 /// The caller's side of the worker.
 pub struct EngineHandle {
-    tx: Sender<(JobId, Request)>,
+    tx: Sender<Envelope>,
     rx: Receiver<Event>,
-    generation: Arc<AtomicU64>,
+    pending: VecDeque<PendingJob>,
+    next_id: JobId,
+    stopped: bool,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EngineHandle {
-    /// Starts the worker thread. `wake` is called after every event.
+    /// Starts the worker thread with real models. `wake` is called after every event.
     pub fn spawn(wake: Box<dyn Fn() + Send>) -> Self {
+        Self::spawn_with(cross_encoder_loader(), wake)
+    }
+
+    /// Starts the worker thread with the given model loader.
+    pub fn spawn_with(loader: ModelLoader, wake: Box<dyn Fn() + Send>) -> Self {
         let (tx, worker_rx) = mpsc::channel();
         let (worker_tx, rx) = mpsc::channel();
-        let generation = Arc::new(AtomicU64::new(0));
-        let gen = generation.clone();
         let thread = std::thread::Builder::new()
             .name("relex-engine".into())
-            .spawn(move || worker::run(worker_rx, worker_tx, gen, wake))
+            .spawn(move || worker::run(worker_rx, worker_tx, loader, wake))
             .ok();
+        let stopped = thread.is_none();
         Self {
             tx,
             rx,
-            generation,
+            pending: VecDeque::new(),
+            next_id: 1,
+            stopped,
             thread,
         }
     }
 
-    /// Sends a request. Requests that start jobs cancel the running job first.
-    pub fn send(&self, request: Request) -> JobId {
-        let starts_job = matches!(
-            request,
-            Request::Search(_)
-                | Request::BuildIndex { .. }
-                | Request::LoadModel { .. }
-                | Request::LoadItems { .. }
-                | Request::LoadDemo
-                | Request::LoadIndex { .. }
-        );
-        let job = if starts_job {
-            self.generation.fetch_add(1, Ordering::SeqCst) + 1
-        } else {
-            self.generation.load(Ordering::SeqCst)
+    /// Sends a request, applying the supersede policy (module docs). Returns the job
+    /// id, or `None` for a request that starts no job.
+    pub fn submit(&mut self, request: Request) -> Option<JobId> {
+        let kind = request.kind();
+        let (job, cancel) = match kind {
+            Some(kind) => {
+                let supersedes = |pending: JobKind| match kind {
+                    JobKind::Search => pending == JobKind::Search,
+                    JobKind::BuildIndex => pending == JobKind::Search,
+                    _ => matches!(pending, JobKind::Search | JobKind::BuildIndex),
+                };
+                for p in self.pending.iter().filter(|p| supersedes(p.kind)) {
+                    p.cancel.cancel();
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let cancel = CancelToken::new();
+                self.pending.push_back(PendingJob {
+                    id,
+                    kind,
+                    cancel: cancel.clone(),
+                });
+                (id, cancel)
+            }
+            None => (0, CancelToken::new()),
         };
-        // A closed channel means the worker is gone; the UI learns that from `poll`.
-        let _ = self.tx.send((job, request));
-        job
+        // A send fails only when the worker is gone; `poll` then reports
+        // `EngineStopped` and forgets the pending jobs.
+        let _ = self.tx.send(Envelope {
+            job,
+            cancel,
+            request,
+        });
+        kind.map(|_| job)
     }
 
-    /// Stops the running job at its next batch boundary.
-    pub fn cancel(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The next event, if any (never blocks).
-    pub fn poll(&self) -> Option<Event> {
-        match self.rx.try_recv() {
-            Ok(e) => Some(e),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => None,
+    /// Cancels every pending job (the running one stops at its next batch).
+    pub fn cancel(&mut self) {
+        for p in &self.pending {
+            p.cancel.cancel();
         }
     }
 
-    /// Blocks for the next event (CLI and tests).
-    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Event> {
-        self.rx.recv_timeout(timeout).ok()
+    /// The job running now (or next), if any: the oldest one neither finished nor
+    /// cancelled. A cancelled job may still be winding down ([`EngineHandle::is_busy`]).
+    pub fn current(&self) -> Option<(JobId, JobKind)> {
+        self.pending
+            .iter()
+            .find(|p| !p.cancel.is_cancelled())
+            .map(|p| (p.id, p.kind))
     }
+
+    /// Whether any submitted job has not finished yet.
+    pub fn is_busy(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether the worker thread has stopped (after a panic it could not survive).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The next event, if any (never blocks).
+    pub fn poll(&mut self) -> Option<Event> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(self.track(e)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => self.stopped_now(),
+        }
+    }
+
+    /// Blocks for the next event (CLI and tests); `None` on time-out or once stopped.
+    pub fn recv_timeout(&mut self, timeout: std::time::Duration) -> Option<Event> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(e) => Some(self.track(e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => self.stopped_now(),
+        }
+    }
+
+    fn track(&mut self, e: Event) -> Event {
+        if let Event::JobFinished { job, .. } = &e {
+            self.pending.retain(|p| p.id != *job);
+        }
+        e
+    }
+
+    /// Reports the worker's end once: its panic message when it panicked.
+    fn stopped_now(&mut self) -> Option<Event> {
+        if self.stopped && self.thread.is_none() {
+            return None;
+        }
+        self.stopped = true;
+        self.pending.clear();
+        let reason = match self.thread.take().map(|t| t.join()) {
+            Some(Err(payload)) => {
+                format!("the engine thread panicked: {}", panic_message(&*payload))
+            }
+            _ => "the engine thread ended".to_string(),
+        };
+        Some(Event::EngineStopped { reason })
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 impl Drop for EngineHandle {
     fn drop(&mut self) {
         self.cancel();
-        let _ = self.tx.send((0, Request::Shutdown));
+        // Closing the request channel ends the worker's loop.
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, tx));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -1,81 +1,112 @@
 //! The worker thread's loop: owns the model, items and index, runs one job at a time.
 
 use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::scorer::CeScorer;
-use super::{
-    DemoQuery, Event, ExactCache, IndexSummary, ItemsSnapshot, JobId, RecallCurve, Request,
-    SearchRequest,
+use super::protocol::{
+    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobOutcome, RecallCurve,
+    Request, SearchRequest,
 };
+use super::{Envelope, ExactCache, ModelLoader};
 use crate::approx::{
-    adacur_search, anncur_search, exact_search, metrics, random_search, tfidf_search, AdacurParams,
-    AnchorStrategy, AnncurParams, MatrixRowScorer, Method, SearchResult, TfIdfIndex,
+    self, metrics, ApproxError, CeScorer, MatrixRowScorer, Method, SearchInputs, SearchParams,
+    SearchResult, TfIdfIndex,
 };
+use crate::cancel::CancelToken;
 use crate::index::{self, AnchorQuery, ItemsStamp, LoadedIndex, ModelStamp, StoreDtype};
 use crate::items;
-use crate::model::{CrossEncoder, LoadOptions, ModelError, PairScore, ScoreOptions};
+use crate::model::{ModelError, PairModel, PairScore, ScoreOptions};
 
 /// Bound of the exact-score cache, in pair scores (~40 bytes each: ~80 MB).
 const CACHE_SCORES: usize = 2_000_000;
 
+/// How a job that did not fail ended.
+enum Ended {
+    Completed,
+    Cancelled,
+}
+
+type JobResult = Result<Ended, EngineError>;
+
 struct Worker {
     tx: Sender<Event>,
-    generation: Arc<AtomicU64>,
     wake: Box<dyn Fn() + Send>,
-    model: Option<CrossEncoder>,
+    loader: ModelLoader,
+    model: Option<Box<dyn PairModel>>,
     items: Option<Arc<ItemsSnapshot>>,
     /// Item texts as the model sees them (the model's template applied).
     texts: Vec<String>,
     index: Option<LoadedIndex>,
     tfidf: Option<TfIdfIndex>,
+    /// AXN's embeddings for the loaded index (made on the first AXN search).
+    axn: Option<approx::axn::AxnIndex>,
     cache: ExactCache,
     /// The last approximate search (for per-item plots).
-    last_search: Option<(String, SearchResult)>,
+    last_search: Option<Arc<SearchResult>>,
 }
 
 pub(super) fn run(
-    rx: Receiver<(JobId, Request)>,
+    rx: Receiver<Envelope>,
     tx: Sender<Event>,
-    generation: Arc<AtomicU64>,
+    loader: ModelLoader,
     wake: Box<dyn Fn() + Send>,
 ) {
     let mut w = Worker {
         tx,
-        generation,
         wake,
+        loader,
         model: None,
         items: None,
         texts: Vec::new(),
         index: None,
         tfidf: None,
+        axn: None,
         cache: ExactCache::new(CACHE_SCORES),
         last_search: None,
     };
-    while let Ok((job, request)) = rx.recv() {
-        if matches!(request, Request::Shutdown) {
-            break;
-        }
-        // A job already superseded before it started is skipped.
-        let is_job = !matches!(request, Request::ItemConvergence { .. });
-        if is_job && w.superseded(job) {
+    while let Ok(Envelope {
+        job,
+        cancel,
+        request,
+    }) = rx.recv()
+    {
+        let Some(kind) = request.kind() else {
+            if let Request::ItemConvergence { item } = request {
+                if let Err(error) = w.item_convergence(item) {
+                    w.send(Event::RequestFailed { error });
+                }
+            }
             continue;
-        }
-        let result = w.handle(job, request);
-        if let Err(message) = result {
-            w.send(Event::Error {
-                job: Some(job),
-                message,
-            });
-        }
+        };
+        // A job cancelled before it started is not run, but still finished.
+        let outcome = if cancel.is_cancelled() {
+            JobOutcome::Cancelled
+        } else {
+            // A panicking job must not take the worker (and every later job) with it.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| w.handle(job, &cancel, request))) {
+                Ok(Ok(Ended::Completed)) => JobOutcome::Completed,
+                Ok(Ok(Ended::Cancelled)) => JobOutcome::Cancelled,
+                Ok(Err(e)) => JobOutcome::Failed(e),
+                Err(payload) => {
+                    JobOutcome::Failed(EngineError::Panicked(super::panic_message(&*payload)))
+                }
+            }
+        };
+        w.send(Event::JobFinished { job, kind, outcome });
     }
 }
 
-type JobResult = Result<(), String>;
+fn model_error(e: ModelError) -> EngineError {
+    EngineError::Model(e.to_string())
+}
+
+fn search_error(e: ApproxError) -> EngineError {
+    EngineError::Search(e.to_string())
+}
 
 impl Worker {
     fn send(&self, event: Event) {
@@ -83,50 +114,44 @@ impl Worker {
         (self.wake)();
     }
 
-    fn superseded(&self, job: JobId) -> bool {
-        self.generation.load(Ordering::SeqCst) != job
-    }
-
-    fn handle(&mut self, job: JobId, request: Request) -> JobResult {
+    fn handle(&mut self, job: JobId, cancel: &CancelToken, request: Request) -> JobResult {
         match request {
             Request::LoadModel { spec } => self.load_model(&spec),
-            Request::LoadItems { path } => self.load_items(job, &path),
+            Request::LoadItems { path } => self.load_items(job, cancel, &path),
             Request::LoadIndex { dir } => self.load_index(&dir),
-            Request::LoadDemo => self.load_demo(job),
-            Request::Search(req) => self.search(job, req),
-            Request::ItemConvergence { item } => self.item_convergence(item),
+            Request::LoadDemo => self.load_demo(job, cancel),
+            Request::Search(req) => self.search(job, cancel, req),
             Request::BuildIndex {
                 anchor_queries,
                 k_q,
                 out,
-            } => self.build_index(job, anchor_queries.as_deref(), k_q, &out),
-            Request::Shutdown => Ok(()),
+            } => self.build_index(job, cancel, anchor_queries.as_deref(), k_q, &out),
+            Request::ItemConvergence { .. } => Ok(Ended::Completed),
         }
     }
 
     fn load_model(&mut self, spec: &str) -> JobResult {
-        let model = CrossEncoder::load(spec, &LoadOptions::default()).map_err(|e| e.to_string())?;
+        let model = (self.loader)(spec).map_err(model_error)?;
         let info = model.info().clone();
         self.model = Some(model);
         self.refresh_texts();
         // An index belongs to one model: keep it only if it still matches.
         self.recheck_index();
         self.send(Event::ModelLoaded(Box::new(info)));
-        Ok(())
+        Ok(Ended::Completed)
     }
 
-    fn load_items(&mut self, job: JobId, path: &Path) -> JobResult {
-        let generation = self.generation.clone();
-        let cancel = std::sync::atomic::AtomicBool::new(false);
+    fn load_items(&mut self, job: JobId, cancel: &CancelToken, path: &Path) -> JobResult {
+        let stop = std::sync::atomic::AtomicBool::new(false);
         let tx = self.tx.clone();
         let mut last = Instant::now();
         let wake = &self.wake;
-        let list = items::load_items_with_progress(
+        let loaded = items::load_items_with_progress(
             path,
             &items::LoadOptions::default(),
             &mut |done, total| {
-                if generation.load(Ordering::SeqCst) != job {
-                    cancel.store(true, Ordering::SeqCst);
+                if cancel.is_cancelled() {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 if last.elapsed().as_millis() > 50 {
                     last = Instant::now();
@@ -139,9 +164,13 @@ impl Worker {
                     wake();
                 }
             },
-            &cancel,
-        )
-        .map_err(|e| e.to_string())?;
+            &stop,
+        );
+        let list = match loaded {
+            Ok(list) => list,
+            Err(items::ItemsError::Cancelled) => return Ok(Ended::Cancelled),
+            Err(e) => return Err(EngineError::Items(e.to_string())),
+        };
         let fingerprint = items::fingerprint(&list.items);
         let snapshot = Arc::new(ItemsSnapshot {
             path: list.path,
@@ -151,27 +180,24 @@ impl Worker {
         });
         self.items = Some(snapshot.clone());
         self.tfidf = None;
+        self.axn = None;
         self.last_search = None;
         self.refresh_texts();
         self.recheck_index();
         self.send(Event::ItemsLoaded(snapshot));
-        Ok(())
+        Ok(Ended::Completed)
     }
 
     fn refresh_texts(&mut self) {
         if let (Some(model), Some(items)) = (&self.model, &self.items) {
-            let template = model.info().item_template.clone();
-            self.texts = items.items.iter().map(|it| it.ce_text(&template)).collect();
+            self.texts = items::ce_texts(&items.items, &model.info().item_template);
         }
     }
 
     fn stamps(&self) -> Option<(ModelStamp, ItemsStamp)> {
         let (model, items) = (self.model.as_ref()?, self.items.as_ref()?);
         Some((
-            ModelStamp {
-                name: model.info().name.clone(),
-                fingerprint: model.info().fingerprint.clone(),
-            },
+            ModelStamp::of(model.info()),
             ItemsStamp {
                 source: items.path.display().to_string(),
                 count: items.items.len(),
@@ -186,42 +212,38 @@ impl Worker {
         let Some((m, i)) = self.stamps() else { return };
         if let Err(e) = idx.manifest.check_matches(&idx.dir, &m, &i) {
             self.index = None;
-            self.send(Event::Error {
-                job: None,
-                message: format!("index unloaded: {e}"),
+            self.axn = None;
+            self.send(Event::IndexUnloaded {
+                reason: e.to_string(),
             });
         }
     }
 
     fn load_index(&mut self, dir: &Path) -> JobResult {
-        let (m, i) = self
-            .stamps()
-            .ok_or("load a model and an item list before an index")?;
-        let loaded = index::load(dir, &m, &i).map_err(|e| e.to_string())?;
-        let summary = IndexSummary {
-            dir: dir.to_path_buf(),
-            k_q: loaded.manifest.k_q,
-            n_items: loaded.manifest.n_items,
-            pseudo_queries: loaded.manifest.pseudo_queries,
-        };
+        let (m, i) = self.stamps().ok_or(EngineError::IndexNeedsModelAndItems)?;
+        let loaded = index::load(dir, &m, &i).map_err(|e| EngineError::Index(e.to_string()))?;
+        let summary = summary_of(dir, &loaded.manifest);
         self.index = Some(loaded);
+        self.axn = None;
         self.send(Event::IndexLoaded(summary));
-        Ok(())
+        Ok(Ended::Completed)
     }
 
-    fn load_demo(&mut self, job: JobId) -> JobResult {
+    fn load_demo(&mut self, job: JobId, cancel: &CancelToken) -> JobResult {
         let model_dir = crate::assets::default_model_dir();
         self.load_model(&model_dir.display().to_string())?;
         let demo = crate::assets::demo_dir();
-        self.load_items(job, &demo.join("items.jsonl"))?;
-        let index_dir = demo.join("index");
+        if let Ended::Cancelled = self.load_items(job, cancel, &demo.join("items.jsonl"))? {
+            return Ok(Ended::Cancelled);
+        }
+        let index_dir = crate::assets::demo_index_dir(&model_dir);
         if index_dir.join("manifest.json").exists() {
             self.load_index(&index_dir)?;
         }
         let queries = demo.join("test_queries.jsonl");
         if queries.exists() {
             let set = items::load_queries(&queries, &items::LoadOptions::default())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| EngineError::Items(e.to_string()))?;
             let list = set
                 .queries
                 .into_iter()
@@ -233,195 +255,180 @@ impl Worker {
                 .collect();
             self.send(Event::DemoQueries(list));
         }
+        Ok(Ended::Completed)
+    }
+
+    fn ensure_tfidf(&mut self) -> Result<(), EngineError> {
+        if self.tfidf.is_none() {
+            let items = self.items.as_ref().ok_or(EngineError::NoItems)?;
+            let texts = items::ce_texts(&items.items, items::PLAIN_TEXT_TEMPLATE);
+            self.tfidf = Some(TfIdfIndex::build(&texts).map_err(search_error)?);
+        }
         Ok(())
     }
 
-    fn search(&mut self, job: JobId, req: SearchRequest) -> JobResult {
-        let model = self.model.as_ref().ok_or("no model loaded")?;
-        let items = self.items.clone().ok_or("no items loaded")?;
+    /// AXN's item embeddings over the loaded index, as a sparse build would have
+    /// produced them (see `approx::axn::index_from_dense`), made once per index.
+    fn ensure_axn(&mut self) -> Result<(), EngineError> {
+        if self.axn.is_none() {
+            let idx = self.index.as_ref().ok_or(EngineError::NeedsIndex {
+                method: Method::Axn,
+            })?;
+            let texts: Vec<String> = idx.anchors.iter().map(|a| a.text.clone()).collect();
+            let built = approx::axn::index_from_dense(
+                idx.cur.r(),
+                Some(&texts),
+                self.tfidf.as_ref(),
+                approx::axn::default_per_row(idx.cur.n_items()),
+                &approx::axn::AxnFactorParams::default(),
+            )
+            .map_err(search_error)?;
+            self.axn = Some(built);
+        }
+        Ok(())
+    }
+
+    fn search(&mut self, job: JobId, cancel: &CancelToken, req: SearchRequest) -> JobResult {
+        let items = self.items.clone().ok_or(EngineError::NoItems)?;
         let n = items.items.len();
         if n == 0 {
-            return Err("the item list is empty".into());
+            return Err(EngineError::Items("the item list is empty".into()));
         }
-        let key_model = model.info().fingerprint.clone();
-        let known: Option<Vec<Option<PairScore>>> = self
+        if req.method.needs_index() && self.index.is_none() {
+            return Err(EngineError::NeedsIndex { method: req.method });
+        }
+        if matches!(req.method, Method::Tfidf | Method::Axn) {
+            self.ensure_tfidf()?;
+        }
+        if req.method == Method::Axn {
+            self.ensure_axn()?;
+        }
+        let model = self.model.as_deref().ok_or(EngineError::NoModel)?;
+        let model_fp = model.info().fingerprint.clone();
+        let query = model.prepare(&req.query).map_err(model_error)?;
+        // The query's cache row is moved out for the job and moved back at its end,
+        // whatever happens: the scores computed are kept even when the job stops.
+        let mut row = self
             .cache
-            .get(&key_model, &items.fingerprint, &req.query)
-            .cloned();
-        let start = Instant::now();
-        let top_k = req.top_k.max(1);
-        let mut scorer = CeScorer {
-            model,
-            texts: &self.texts,
-            query: &req.query,
-            generation: &self.generation,
-            job,
-            known: known.as_deref(),
-            scored: Vec::new(),
-        };
-        let needs_index = || {
-            self.index.as_ref().map(|i| &i.cur).ok_or_else(|| {
-                format!(
-                    "{} needs an index: build or load one first",
-                    req.method.name()
-                )
-            })
-        };
-        let result = match req.method {
-            Method::Exact => Ok(SearchResult::default()),
-            Method::Anncur => anncur_search(
-                needs_index()?,
-                &mut scorer,
-                &AnncurParams {
-                    k_i: req.k_i.min(req.budget),
-                    budget: req.budget,
-                    top_k,
-                    strategy: AnchorStrategy::Random,
-                    seed: req.seed,
-                },
-            ),
-            Method::Adacur => adacur_search(
-                needs_index()?,
-                &mut scorer,
-                &AdacurParams {
-                    budget: req.budget,
-                    top_k,
-                    seed: req.seed,
-                    ..AdacurParams::default()
-                },
-            ),
-            Method::Tfidf => {
-                if self.tfidf.is_none() {
-                    let texts: Vec<String> = items
-                        .items
-                        .iter()
-                        .map(|it| it.ce_text("{title} {text}"))
-                        .collect();
-                    self.tfidf = Some(TfIdfIndex::build(&texts).map_err(|e| e.to_string())?);
-                }
-                let tfidf = self.tfidf.as_ref().ok_or("TF-IDF index missing")?;
-                tfidf_search(tfidf, &req.query, &mut scorer, req.budget.min(n), top_k)
-            }
-            Method::Random => random_search(n, &mut scorer, req.budget.min(n), top_k, req.seed),
-        };
-        if scorer.cancelled() {
-            self.cache_scores(&req.query, &scorer.scored);
-            self.send(Event::JobFinished {
-                job,
-                cancelled: true,
-            });
-            return Ok(());
-        }
-        let result = result.map_err(|e| e.to_string())?;
-        let scored = std::mem::take(&mut scorer.scored);
-        drop(scorer);
-        self.cache_scores(&req.query, &scored);
-        self.send(Event::Approximate {
-            job,
-            query: req.query.clone(),
-            result: Box::new(result.clone()),
-            scored,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-        self.last_search = Some((req.query.clone(), result));
-        if req.verify_exact || req.method == Method::Exact {
-            let complete = self.verify_exact(job, &req.query)?;
-            if complete {
-                self.send_recall_curves(job, &req);
-            }
-            self.send(Event::JobFinished {
-                job,
-                cancelled: !complete,
-            });
-        } else {
-            self.send(Event::JobFinished {
-                job,
-                cancelled: false,
-            });
-        }
-        Ok(())
-    }
-
-    fn cache_scores(&mut self, query: &str, scored: &[(usize, PairScore)]) {
-        if let (Some(model), Some(items)) = (&self.model, &self.items) {
-            let fp = model.info().fingerprint.clone();
-            self.cache
-                .insert(&fp, &items.fingerprint, query, items.items.len(), scored);
-        }
-    }
-
-    /// Scores every item not yet known, streaming batches. Returns false if cancelled.
-    fn verify_exact(&mut self, job: JobId, query: &str) -> Result<bool, String> {
-        let model = self.model.as_ref().ok_or("no model loaded")?;
-        let items = self.items.clone().ok_or("no items loaded")?;
-        let n = items.items.len();
-        let fp = model.info().fingerprint.clone();
-        let known = self
-            .cache
-            .get(&fp, &items.fingerprint, query)
-            .cloned()
+            .take(&model_fp, &items.fingerprint, &req.query)
+            .filter(|r| r.len() == n)
             .unwrap_or_else(|| vec![None; n]);
-        let already: Vec<(usize, PairScore)> = known
+        let outcome = self.search_with_row(job, cancel, &req, model, &query, &mut row);
+        self.cache
+            .put(&model_fp, &items.fingerprint, &req.query, row);
+        let (ended, result) = outcome?;
+        if !result.anchor_items.is_empty() {
+            self.last_search = Some(result);
+        }
+        Ok(ended)
+    }
+
+    fn search_with_row(
+        &self,
+        job: JobId,
+        cancel: &CancelToken,
+        req: &SearchRequest,
+        model: &dyn PairModel,
+        query: &crate::model::PreparedQuery,
+        row: &mut [Option<PairScore>],
+    ) -> Result<(Ended, Arc<SearchResult>), EngineError> {
+        let start = Instant::now();
+        let n = row.len();
+        let inputs = SearchInputs {
+            n_items: n,
+            index: self.index.as_ref().map(|i| &i.cur),
+            tfidf: self.tfidf.as_ref(),
+            query_text: Some(&req.query),
+            axn: self.axn.as_ref(),
+            ..SearchInputs::default()
+        };
+        let params = req.params();
+        let result = if req.method == Method::Exact {
+            // Exact search is the verification pass below, streamed.
+            SearchResult::default()
+        } else {
+            let mut scorer = CeScorer::new(model, &self.texts, query, cancel, row);
+            match approx::search(&inputs, &params, &mut scorer) {
+                Ok(r) => r,
+                Err(ApproxError::Cancelled) => {
+                    return Ok((Ended::Cancelled, Arc::new(SearchResult::default())))
+                }
+                Err(e) => return Err(search_error(e)),
+            }
+        };
+        let result = Arc::new(result);
+        // Every score known now, computed by this search or remembered from an earlier
+        // one: sent once here, never again in the verification stream.
+        let scored: Vec<(usize, PairScore)> = row
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (i, s)))
             .collect();
-        let todo: Vec<usize> = (0..n).filter(|&i| known[i].is_none()).collect();
-        let mut done = already.len();
-        self.send(Event::Exact {
+        self.send(Event::Approximate {
             job,
-            scores: already,
-            done,
-            total: n,
-            pairs_per_second: 0.0,
+            query: req.query.clone(),
+            result: result.clone(),
+            scored,
+            seconds: start.elapsed().as_secs_f64(),
         });
+        let ended = if !(req.verify_exact || req.method == Method::Exact) {
+            Ended::Completed
+        } else if !self.verify_exact(job, cancel, model, query, row)? {
+            Ended::Cancelled
+        } else {
+            self.send_recall_curves(job, req, row);
+            Ended::Completed
+        };
+        Ok((ended, result))
+    }
+
+    /// Scores every item not yet known, streaming batches. Returns false if cancelled.
+    fn verify_exact(
+        &self,
+        job: JobId,
+        cancel: &CancelToken,
+        model: &dyn PairModel,
+        query: &crate::model::PreparedQuery,
+        row: &mut [Option<PairScore>],
+    ) -> Result<bool, EngineError> {
+        let n = row.len();
+        let todo: Vec<usize> = (0..n).filter(|&i| row[i].is_none()).collect();
         if todo.is_empty() {
             return Ok(true);
         }
+        let mut done = n - todo.len();
         let texts: Vec<&str> = todo.iter().map(|&i| self.texts[i].as_str()).collect();
-        let pairs = model.encode(query, &texts).map_err(|e| e.to_string())?;
         let start = Instant::now();
-        let mut fresh: Vec<(usize, PairScore)> = Vec::with_capacity(todo.len());
-        let generation = self.generation.clone();
-        let tx = self.tx.clone();
-        let wake = &self.wake;
-        let res = model.score_encoded(&pairs, &ScoreOptions::default(), &mut |batch, p| {
+        let res = model.score_prepared(query, &texts, &ScoreOptions::default(), &mut |batch, p| {
             let mapped: Vec<(usize, PairScore)> =
                 batch.iter().map(|&(k, s)| (todo[k], s)).collect();
-            fresh.extend_from_slice(&mapped);
+            for &(i, s) in &mapped {
+                row[i] = Some(s);
+            }
             done += batch.len();
-            let _ = tx.send(Event::Exact {
+            self.send(Event::Exact {
                 job,
                 scores: mapped,
                 done,
                 total: n,
                 pairs_per_second: p.done as f64 / start.elapsed().as_secs_f64().max(1e-9),
             });
-            wake();
-            if generation.load(Ordering::SeqCst) != job {
+            if cancel.is_cancelled() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
         });
-        self.cache_scores(query, &fresh);
         match res {
             Ok(()) => Ok(true),
             Err(ModelError::Cancelled) => Ok(false),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(model_error(e)),
         }
     }
 
     /// Recall@k against CE calls for every method on this query, now that all exact
     /// scores are known (each point re-runs the method on the exact row: no CE calls).
-    fn send_recall_curves(&mut self, job: JobId, req: &SearchRequest) {
-        let (Some(model), Some(items)) = (&self.model, &self.items) else {
-            return;
-        };
-        let fp = model.info().fingerprint.clone();
-        let Some(row) = self.cache.get(&fp, &items.fingerprint, &req.query) else {
-            return;
-        };
+    fn send_recall_curves(&self, job: JobId, req: &SearchRequest, row: &[Option<PairScore>]) {
         let exact: Vec<f32> = row
             .iter()
             .map(|s| s.map_or(f32::NEG_INFINITY, |s| s.logit))
@@ -432,54 +439,36 @@ impl Worker {
             .into_iter()
             .filter(|&b| b <= n)
             .collect();
-        let mut curves = Vec::new();
-        let run = |method: Method, budget: usize| -> Option<SearchResult> {
-            let mut sc = MatrixRowScorer::from_slice(&exact);
-            match method {
-                Method::Anncur => {
-                    let idx = &self.index.as_ref()?.cur;
-                    let k_i = req.k_i.min(budget / 2).max(1).min(idx.k_q());
-                    anncur_search(
-                        idx,
-                        &mut sc,
-                        &AnncurParams {
-                            k_i,
-                            budget,
-                            top_k: k,
-                            strategy: AnchorStrategy::Random,
-                            seed: req.seed,
-                        },
-                    )
-                    .ok()
-                }
-                Method::Adacur => adacur_search(
-                    &self.index.as_ref()?.cur,
-                    &mut sc,
-                    &AdacurParams {
-                        budget,
-                        top_k: k,
-                        seed: req.seed,
-                        ..AdacurParams::default()
-                    },
-                )
-                .ok(),
-                Method::Tfidf => {
-                    tfidf_search(self.tfidf.as_ref()?, &req.query, &mut sc, budget, k).ok()
-                }
-                Method::Random => random_search(n, &mut sc, budget, k, req.seed).ok(),
-                Method::Exact => exact_search(n, &mut sc, k).ok(),
-            }
+        let inputs = SearchInputs {
+            n_items: n,
+            index: self.index.as_ref().map(|i| &i.cur),
+            tfidf: self.tfidf.as_ref(),
+            query_text: Some(&req.query),
+            axn: self.axn.as_ref(),
+            ..SearchInputs::default()
         };
+        let mut curves = Vec::new();
         for method in [
             Method::Anncur,
             Method::Adacur,
+            Method::Axn,
             Method::Tfidf,
             Method::Random,
         ] {
             let points: Vec<(usize, f64)> = budgets
                 .iter()
-                .filter_map(|&b| {
-                    let r = run(method, b)?;
+                .filter_map(|&budget| {
+                    let params = SearchParams {
+                        method,
+                        budget,
+                        // Curves keep half of each budget for re-ranking.
+                        k_i: req.k_i.min(budget / 2).max(1),
+                        top_k: k,
+                        seed: req.seed,
+                        ..SearchParams::default()
+                    };
+                    let mut sc = MatrixRowScorer::from_slice(&exact);
+                    let r = approx::search(&inputs, &params, &mut sc).ok()?;
                     let returned: Vec<usize> = r.ranking.iter().map(|x| x.item).collect();
                     Some((r.ce_calls, metrics::top_k_recall(&returned, &exact, k)))
                 })
@@ -491,8 +480,8 @@ impl Worker {
         self.send(Event::RecallCurves { job, k, curves });
     }
 
-    fn item_convergence(&mut self, item: usize) -> JobResult {
-        let (Some(idx), Some((_, result))) = (&self.index, &self.last_search) else {
+    fn item_convergence(&mut self, item: usize) -> Result<(), EngineError> {
+        let (Some(idx), Some(result)) = (&self.index, &self.last_search) else {
             return Ok(());
         };
         if result.anchor_items.is_empty() {
@@ -502,7 +491,7 @@ impl Worker {
         let points = idx
             .cur
             .item_convergence(&result.anchor_items, &result.anchor_scores, item, step)
-            .map_err(|e| e.to_string())?;
+            .map_err(search_error)?;
         self.send(Event::ItemConvergence { item, points });
         Ok(())
     }
@@ -510,14 +499,15 @@ impl Worker {
     fn build_index(
         &mut self,
         job: JobId,
+        cancel: &CancelToken,
         anchor_queries: Option<&Path>,
         k_q: usize,
         out: &Path,
     ) -> JobResult {
-        let model = self.model.as_ref().ok_or("no model loaded")?;
-        let items = self.items.clone().ok_or("no items loaded")?;
+        let model = self.model.as_deref().ok_or(EngineError::NoModel)?;
+        let items = self.items.clone().ok_or(EngineError::NoItems)?;
         let anchors = anchor_list(anchor_queries, &items, k_q)?;
-        let (_, items_stamp) = self.stamps().ok_or("no items loaded")?;
+        let (_, items_stamp) = self.stamps().ok_or(EngineError::NoItems)?;
         let spec = index::BuildSpec {
             model,
             texts: &self.texts,
@@ -526,10 +516,9 @@ impl Worker {
             dtype: StoreDtype::F16,
             item_template: model.info().item_template.clone(),
         };
-        let generation = self.generation.clone();
         let tx = self.tx.clone();
         let wake = &self.wake;
-        let manifest = index::build(spec, out, true, &mut |p| {
+        let built = index::build(spec, out, true, &mut |p| {
             let _ = tx.send(Event::Progress {
                 job,
                 label: format!("index row {}/{}", p.rows_done + 1, p.k_q),
@@ -537,26 +526,31 @@ impl Worker {
                 total: p.k_q * p.n_items,
             });
             wake();
-            if generation.load(Ordering::SeqCst) != job {
+            if cancel.is_cancelled() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
-        })
-        .map_err(|e| e.to_string())?;
-        let summary = IndexSummary {
-            dir: out.to_path_buf(),
-            k_q: manifest.k_q,
-            n_items: manifest.n_items,
-            pseudo_queries: manifest.pseudo_queries,
+        });
+        let manifest = match built {
+            Ok(m) => m,
+            // The finished rows are on disk; building again resumes after them.
+            Err(_) if cancel.is_cancelled() => return Ok(Ended::Cancelled),
+            Err(e) => return Err(EngineError::Index(e.to_string())),
         };
+        let summary = summary_of(out, &manifest);
         self.load_index(out)?;
         self.send(Event::IndexBuilt(summary));
-        self.send(Event::JobFinished {
-            job,
-            cancelled: false,
-        });
-        Ok(())
+        Ok(Ended::Completed)
+    }
+}
+
+fn summary_of(dir: &Path, m: &index::Manifest) -> IndexSummary {
+    IndexSummary {
+        dir: dir.to_path_buf(),
+        k_q: m.k_q,
+        n_items: m.n_items,
+        pseudo_queries: m.pseudo_queries,
     }
 }
 
@@ -565,9 +559,10 @@ fn anchor_list(
     path: Option<&Path>,
     items: &ItemsSnapshot,
     k_q: usize,
-) -> Result<Vec<AnchorQuery>, String> {
+) -> Result<Vec<AnchorQuery>, EngineError> {
     match path {
-        Some(p) => index::anchor_queries_from_file(p, Some(k_q)).map_err(|e| e.to_string()),
+        Some(p) => index::anchor_queries_from_file(p, Some(k_q))
+            .map_err(|e| EngineError::Index(e.to_string())),
         None => Ok(index::pseudo_queries(&items.items, k_q)),
     }
 }

@@ -1,47 +1,9 @@
-//! The UI's side of the engine: sends requests, remembers which job is current, and
-//! queues loads so that one never supersedes another before it started (the worker skips
-//! a job that was superseded before it began).
+//! The UI's view of the engine's jobs: which one runs, its progress and ETA. The job
+//! policy (queueing, superseding, cancelling) belongs to the engine; this only watches.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::engine::{EngineHandle, Event, JobId, Request};
-
-use super::session::ErrorSource;
-
-/// What a job does, for labels and for routing its errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Model,
-    Items,
-    Index,
-    Demo,
-    BuildIndex,
-    Search,
-}
-
-impl JobKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            JobKind::Model => "loading model",
-            JobKind::Items => "loading items",
-            JobKind::Index => "loading index",
-            JobKind::Demo => "loading demo",
-            JobKind::BuildIndex => "building index",
-            JobKind::Search => "searching",
-        }
-    }
-
-    pub fn error_source(self) -> ErrorSource {
-        match self {
-            JobKind::Model => ErrorSource::Model,
-            JobKind::Items => ErrorSource::Items,
-            JobKind::Index | JobKind::BuildIndex => ErrorSource::Index,
-            JobKind::Demo => ErrorSource::Demo,
-            JobKind::Search => ErrorSource::Search,
-        }
-    }
-}
+use crate::engine::{EngineHandle, Event, JobId, JobKind, Request};
 
 /// The running job and its progress.
 #[derive(Debug, Clone)]
@@ -57,6 +19,18 @@ pub struct ActiveJob {
 }
 
 impl ActiveJob {
+    fn new(id: JobId, kind: JobKind) -> Self {
+        Self {
+            id,
+            kind,
+            label: kind.label().to_string(),
+            done: 0,
+            total: 0,
+            started: Instant::now(),
+            first_progress: None,
+        }
+    }
+
     /// Fraction done, when the job reports a total.
     pub fn fraction(&self) -> Option<f32> {
         (self.total > 0).then(|| (self.done as f32 / self.total as f32).clamp(0.0, 1.0))
@@ -77,20 +51,13 @@ impl ActiveJob {
 pub struct Jobs {
     engine: EngineHandle,
     active: Option<ActiveJob>,
-    queue: VecDeque<(JobKind, Request)>,
-    /// Recent jobs, to route late errors (newest last).
-    history: VecDeque<(JobId, JobKind)>,
 }
-
-const HISTORY: usize = 32;
 
 impl Jobs {
     pub fn new(engine: EngineHandle) -> Self {
         Self {
             engine,
             active: None,
-            queue: VecDeque::new(),
-            history: VecDeque::new(),
         }
     }
 
@@ -99,96 +66,42 @@ impl Jobs {
     }
 
     pub fn is_busy(&self) -> bool {
-        self.active.is_some() || !self.queue.is_empty()
+        self.engine.is_busy()
     }
 
-    /// Whether a load (not a search) is running or waiting.
-    fn load_pending(&self) -> bool {
-        self.active
-            .as_ref()
-            .is_some_and(|a| a.kind != JobKind::Search)
-            || self.queue.iter().any(|(k, _)| *k != JobKind::Search)
+    pub fn is_stopped(&self) -> bool {
+        self.engine.is_stopped()
     }
 
-    /// Sends `request` now, or after the running load when one is running. A search
-    /// replaces a queued search and cancels a running one (the engine does that).
-    /// Returns the job id when it was sent now.
-    pub fn submit(&mut self, kind: JobKind, request: Request) -> Option<JobId> {
-        if kind == JobKind::Search {
-            self.queue.retain(|(k, _)| *k != JobKind::Search);
-        }
-        if self.load_pending() {
-            self.queue.push_back((kind, request));
-            return None;
-        }
-        Some(self.send_now(kind, request))
-    }
-
-    fn send_now(&mut self, kind: JobKind, request: Request) -> JobId {
-        let id = self.engine.send(request);
-        self.history.push_back((id, kind));
-        while self.history.len() > HISTORY {
-            self.history.pop_front();
-        }
-        self.active = Some(ActiveJob {
-            id,
-            kind,
-            label: kind.label().to_string(),
-            done: 0,
-            total: 0,
-            started: Instant::now(),
-            first_progress: None,
-        });
+    /// Hands a request to the engine; the job id when it starts a job.
+    pub fn submit(&mut self, request: Request) -> Option<JobId> {
+        let id = self.engine.submit(request);
+        self.sync();
         id
     }
 
-    /// A request that starts no job (per-item plot data).
-    pub fn query(&self, request: Request) {
-        self.engine.send(request);
-    }
-
-    /// Stops the running job at once and drops queued ones.
+    /// Asks every pending job to stop; returns the one that was running.
     pub fn cancel(&mut self) -> Option<ActiveJob> {
-        self.queue.clear();
-        let was = self.active.take();
-        if was.is_some() {
-            self.engine.cancel();
-        }
+        self.engine.cancel();
+        let was = self.active.clone();
+        self.sync();
         was
     }
 
-    /// Ends the active job if it is `job` (or any job of `kind` when `job` is None), then
-    /// sends the next queued request. Returns the id of a job sent from the queue.
-    pub fn finish(&mut self, job: Option<JobId>, kinds: &[JobKind]) -> Option<(JobKind, JobId)> {
-        let matches = self.active.as_ref().is_some_and(|a| match job {
-            Some(id) => a.id == id,
-            None => kinds.contains(&a.kind),
-        });
-        if matches {
-            self.active = None;
+    /// The next engine event, with the progress of the running job kept up to date.
+    pub fn poll(&mut self) -> Option<Event> {
+        let ev = self.engine.poll()?;
+        if let Event::Progress {
+            job,
+            label,
+            done,
+            total,
+        } = &ev
+        {
+            self.progress(*job, label.clone(), *done, *total);
         }
-        self.pump()
-    }
-
-    fn pump(&mut self) -> Option<(JobKind, JobId)> {
-        if self.active.is_some() {
-            return None;
-        }
-        let (kind, request) = self.queue.pop_front()?;
-        let id = self.send_now(kind, request);
-        Some((kind, id))
-    }
-
-    pub fn is_current(&self, job: JobId) -> bool {
-        self.active.as_ref().is_some_and(|a| a.id == job)
-    }
-
-    pub fn kind_of(&self, job: JobId) -> Option<JobKind> {
-        self.history
-            .iter()
-            .rev()
-            .find(|(id, _)| *id == job)
-            .map(|(_, k)| *k)
+        self.sync();
+        Some(ev)
     }
 
     pub fn progress(&mut self, job: JobId, label: String, done: usize, total: usize) {
@@ -202,7 +115,15 @@ impl Jobs {
         }
     }
 
-    pub fn poll(&self) -> Option<Event> {
-        self.engine.poll()
+    /// Follows the engine's current job.
+    fn sync(&mut self) {
+        match self.engine.current() {
+            None => self.active = None,
+            Some((id, kind)) => {
+                if self.active.as_ref().is_none_or(|a| a.id != id) {
+                    self.active = Some(ActiveJob::new(id, kind));
+                }
+            }
+        }
     }
 }

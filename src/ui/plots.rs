@@ -142,7 +142,7 @@ impl PlotsPanel {
             }
         };
         // y = x only where the approximation is on the CE's scale (CUR); TF-IDF is a cosine.
-        let is_cur = search.is_some_and(|s| s.method().is_cur());
+        let is_cur = search.is_some_and(|s| s.method().is_factorised());
         let range = analysis.scatter_range.filter(|_| fresh && is_cur);
         let plot = Plot::new("relex-scatter")
             .height(height)
@@ -202,8 +202,11 @@ impl PlotsPanel {
         if points.is_empty() {
             ui.weak(match search {
                 None => "run a query to compare exact and approximate scores",
-                Some(s) if !s.method().is_cur() && s.method() != crate::approx::Method::Tfidf => {
-                    "this method has no approximate scores: pick ANNCUR, ADACUR or TF-IDF"
+                Some(s)
+                    if !s.method().is_factorised()
+                        && s.method() != crate::approx::Method::Tfidf =>
+                {
+                    "this method has no approximate scores: pick ANNCUR, ADACUR, AXN or TF-IDF"
                 }
                 Some(_) => "waiting for exact scores…",
             });

@@ -122,7 +122,7 @@ impl QueryBar {
                 .on_hover_text(
                     "after the approximate ranking, stream exact CE scores for every item",
                 );
-            if self.method.is_cur() && session.index.is_none() {
+            if self.method.needs_index() && session.index.is_none() {
                 ui.colored_label(
                     egui::Color32::from_rgb(220, 160, 40),
                     "needs an index (left panel) — or pick exact / TF-IDF / random",
@@ -171,6 +171,7 @@ pub fn method_label(m: Method) -> &'static str {
         Method::Exact => "exact",
         Method::Anncur => "ANNCUR",
         Method::Adacur => "ADACUR",
+        Method::Axn => "AXN",
         Method::Tfidf => "TF-IDF",
         Method::Random => "random",
     }
@@ -183,6 +184,9 @@ fn method_help(m: Method) -> &'static str {
             "k_i anchor items + CUR approximation, the rest of the budget re-ranks the best"
         }
         Method::Adacur => "the budget spent over rounds, refitting the approximation each round",
+        Method::Axn => {
+            "item embeddings from a sparse index; rounds refit the query's embedding to the CE"
+        }
         Method::Tfidf => "TF-IDF retrieves, the CE re-ranks the top of it",
         Method::Random => "score a random sample of the budget's size",
     }

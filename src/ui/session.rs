@@ -17,7 +17,7 @@ pub struct SearchState {
     pub query_id: Option<String>,
     pub started: Instant,
     /// The approximate stage's result (`None` until `Event::Approximate`).
-    pub result: Option<SearchResult>,
+    pub result: Option<Arc<SearchResult>>,
     pub approx_seconds: Option<f64>,
     /// Exact CE scores by item index.
     pub exact: Vec<Option<PairScore>>,
@@ -92,7 +92,7 @@ impl SearchState {
 
     pub fn apply_approximate(
         &mut self,
-        result: SearchResult,
+        result: Arc<SearchResult>,
         scored: &[(usize, PairScore)],
         seconds: f64,
     ) {
@@ -162,6 +162,8 @@ pub struct ErrorEntry {
 /// Everything loaded, plus the current search.
 #[derive(Default)]
 pub struct Session {
+    /// Why the engine stopped, once it has: nothing more can run until a restart.
+    pub engine_stopped: Option<String>,
     pub model: Option<ModelInfo>,
     pub items: Option<Arc<ItemsSnapshot>>,
     /// Bumped whenever a new item list arrives.

@@ -6,10 +6,11 @@ use egui::{Color32, RichText};
 
 use super::actions::Action;
 use super::dialogs::Pick;
-use super::jobs::{ActiveJob, JobKind};
+use super::jobs::ActiveJob;
 use super::recent::{RecentFiles, RecentKind};
 use super::session::{ErrorSource, Session};
 use super::widgets::{error_text, format_count, format_duration, path_field};
+use crate::engine::JobKind;
 
 /// Text fields of the sources panel (paths can be typed as well as picked).
 pub struct SourcesPanel {
@@ -96,7 +97,7 @@ impl SourcesPanel {
                 ui.weak("no model loaded");
             }
         }
-        busy_line(ui, job, &[JobKind::Model, JobKind::Demo]);
+        busy_line(ui, job, &[JobKind::LoadModel, JobKind::LoadDemo]);
         if let Some(e) = session.error_of(ErrorSource::Model) {
             error_text(ui, e);
         }
@@ -155,7 +156,7 @@ impl SourcesPanel {
                 ui.weak("no items loaded");
             }
         }
-        busy_line(ui, job, &[JobKind::Items]);
+        busy_line(ui, job, &[JobKind::LoadItems]);
         if let Some(e) = session.error_of(ErrorSource::Items) {
             error_text(ui, e);
         }
@@ -261,7 +262,9 @@ impl SourcesPanel {
                     });
                 }
             });
-        if let Some(j) = job.filter(|j| j.kind == JobKind::BuildIndex || j.kind == JobKind::Index) {
+        if let Some(j) =
+            job.filter(|j| j.kind == JobKind::BuildIndex || j.kind == JobKind::LoadIndex)
+        {
             let mut bar = egui::ProgressBar::new(j.fraction().unwrap_or(0.0)).text(&j.label);
             if j.fraction().is_none() {
                 bar = bar.animate(true);

@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 use egui::{Key, Modifiers};
 
 use crate::approx::Method;
-use crate::engine::{EngineHandle, Event, JobId, Request, SearchRequest};
+use crate::engine::{
+    EngineError, EngineHandle, Event, JobId, JobKind, JobOutcome, Request, SearchRequest,
+};
+
+mod events;
+mod files;
 
 use super::actions::Action;
 use super::analysis::{Analysis, AnalysisInput};
@@ -17,7 +22,7 @@ use super::dialogs::{Dialogs, Pick};
 use super::export::{
     save_png, suggested_name, with_default_extension, PlotKind, RankingFormat, RankingSnapshot,
 };
-use super::jobs::{ActiveJob, JobKind, Jobs};
+use super::jobs::{ActiveJob, Jobs};
 use super::plots::PlotsPanel;
 use super::query_bar::{self, QueryBar};
 use super::ranking::RankingView;
@@ -63,7 +68,7 @@ pub struct RelexApp {
     dialogs: Dialogs,
     recent: RecentFiles,
     /// A search waiting behind a load: its request and demo query id.
-    pending_search: Option<(SearchRequest, Option<String>)>,
+
     /// A plot to save once the screenshot arrives.
     pending_png: Option<(PlotKind, PathBuf)>,
     screenshot_tx: Sender<Arc<egui::ColorImage>>,
@@ -128,7 +133,6 @@ impl RelexApp {
             frames: FrameStats::default(),
             dialogs: Dialogs::default(),
             recent: RecentFiles::default(),
-            pending_search: None,
             pending_png: None,
             screenshot_tx,
             screenshot_rx,
@@ -236,6 +240,13 @@ impl RelexApp {
         let busy = self.jobs.active().is_some();
         egui::Panel::top("relex-query").show(ui, |ui| {
             ui.add_space(4.0);
+            if let Some(reason) = &self.session.engine_stopped {
+                // Nothing can run any more: say so where the user types queries.
+                super::widgets::error_text(
+                    ui,
+                    &format!("Engine stopped — restart relex to continue. {reason}"),
+                );
+            }
             self.query
                 .query_bar_ui(ui, &self.session, busy, &mut self.actions);
             ui.add_space(2.0);
@@ -354,182 +365,6 @@ impl RelexApp {
         }
     }
 
-    // ----- events -----
-
-    fn handle_event(&mut self, ev: Event) {
-        match ev {
-            Event::ModelLoaded(info) => {
-                self.recent.touch(RecentKind::Model, info.source.clone());
-                self.session.clear_errors(ErrorSource::Model);
-                self.session.model = Some(*info);
-                self.finish_job(None, &[JobKind::Model]);
-            }
-            Event::ItemsLoaded(snapshot) => {
-                self.recent
-                    .touch(RecentKind::Items, snapshot.path.display().to_string());
-                self.sources.items_path = snapshot.path.display().to_string();
-                self.session.set_items(snapshot);
-                self.analysis = Analysis::default();
-                self.fit_method_to_index();
-                self.finish_job(None, &[JobKind::Items, JobKind::Demo]);
-            }
-            Event::IndexLoaded(summary) => {
-                self.recent
-                    .touch(RecentKind::Index, summary.dir.display().to_string());
-                self.session.clear_errors(ErrorSource::Index);
-                self.session.index = Some(summary);
-                self.fit_method_to_index();
-                self.finish_job(None, &[JobKind::Index]);
-            }
-            Event::DemoQueries(list) => self.session.demo_queries = list,
-            Event::Progress {
-                job,
-                label,
-                done,
-                total,
-            } => self.jobs.progress(job, label, done, total),
-            Event::Approximate {
-                job,
-                result,
-                scored,
-                seconds,
-                ..
-            } => {
-                let Some(s) = self.live_search(job) else {
-                    return;
-                };
-                s.apply_approximate(*result, &scored, seconds);
-                // Select the best item so the per-item plots show something at once.
-                let first = s
-                    .result
-                    .as_ref()
-                    .and_then(|r| r.ranking.first())
-                    .map(|r| r.item);
-                match (self.session.selected, first) {
-                    (None, Some(i)) => self.select(i),
-                    (Some(i), _) => self.request_convergence(i),
-                    _ => {}
-                }
-                self.jobs.progress(job, "exact scoring".into(), 0, 0);
-            }
-            Event::Exact {
-                job,
-                scores,
-                done,
-                total,
-                pairs_per_second,
-            } => {
-                if let Some(s) = self.live_search(job) {
-                    s.apply_exact(&scores, done, total, pairs_per_second);
-                    self.jobs.progress(job, "exact scoring".into(), done, total);
-                }
-            }
-            Event::RecallCurves { job, k, curves } => {
-                if let Some(s) = self.live_search(job) {
-                    s.apply_recall(k, curves);
-                }
-            }
-            Event::ItemConvergence { item, points } => {
-                if self.session.selected == Some(item) {
-                    self.session.convergence = Some((item, points));
-                }
-            }
-            Event::IndexBuilt(summary) => {
-                self.session.push_notice(format!(
-                    "index built: {} anchor queries × {} items in {}",
-                    summary.k_q,
-                    summary.n_items,
-                    summary.dir.display()
-                ));
-                self.session.index = Some(summary);
-                self.fit_method_to_index();
-            }
-            Event::JobFinished { job, cancelled } => {
-                if let Some(s) = self.session.search.as_mut().filter(|s| s.job == job) {
-                    s.finish(cancelled);
-                }
-                self.finish_job(Some(job), &[]);
-            }
-            Event::Error { job, message } => self.engine_error(job, message),
-        }
-    }
-
-    /// The current search if `job` is its job and it was not cancelled: events of any
-    /// other job are stale and ignored.
-    fn live_search(&mut self, job: JobId) -> Option<&mut SearchState> {
-        self.session
-            .search
-            .as_mut()
-            .filter(|s| s.job == job && s.finished != Some(true))
-    }
-
-    /// ANNCUR/ADACUR need an index: without one TF-IDF stands in, and the user's choice
-    /// comes back when an index arrives.
-    fn fit_method_to_index(&mut self) {
-        match (&self.session.index, self.method_fallback) {
-            (None, None) if self.query.method.is_cur() => {
-                self.method_fallback = Some(self.query.method);
-                self.query.method = Method::Tfidf;
-                self.session.push_notice(
-                    "no index loaded: searching with TF-IDF (load or build an index for ANNCUR/ADACUR)",
-                );
-            }
-            (Some(_), Some(m)) => {
-                if self.query.method == Method::Tfidf {
-                    self.query.method = m;
-                    // Replaces the fallback notice, which would otherwise stay on screen.
-                    self.session
-                        .push_notice(format!("index loaded: searching with {m} again"));
-                }
-                self.method_fallback = None;
-            }
-            _ => {}
-        }
-    }
-
-    fn engine_error(&mut self, job: Option<JobId>, message: String) {
-        if job.is_none() && message.starts_with("index unloaded") {
-            self.session.index = None;
-            self.fit_method_to_index();
-        }
-        let kind = job.and_then(|j| self.jobs.kind_of(j));
-        let current_search = self.session.search.as_ref().map(|s| s.job);
-        if kind == Some(JobKind::Search) && job != current_search {
-            return; // an old search: its error no longer matters
-        }
-        let source = kind.map_or(ErrorSource::Engine, JobKind::error_source);
-        self.session.push_error(source, message);
-        if let (Some(j), Some(s)) = (job, self.session.search.as_mut()) {
-            if s.job == j && s.finished.is_none() {
-                s.finish(false);
-            }
-        }
-        if let Some(j) = job {
-            self.finish_job(Some(j), &[]);
-        }
-    }
-
-    /// Ends the active job (by id, or by kind for events without one) and sends what was
-    /// queued behind it.
-    fn finish_job(&mut self, job: Option<JobId>, kinds: &[JobKind]) {
-        if let Some((kind, id)) = self.jobs.finish(job, kinds) {
-            if kind == JobKind::Search {
-                if let Some((req, qid)) = self.pending_search.take() {
-                    self.start_search_state(id, req, qid);
-                }
-            }
-        }
-    }
-
-    fn start_search_state(&mut self, job: JobId, req: SearchRequest, query_id: Option<String>) {
-        let n = self.session.n_items();
-        self.session.search = Some(SearchState::new(job, req, query_id, n));
-        self.session.convergence = None;
-        if self.session.selected.is_some_and(|i| i >= n) {
-            self.session.selected = None;
-        }
-    }
-
     // ----- derived data -----
 
     fn update_analysis(&mut self, ctx: &egui::Context) {
@@ -585,18 +420,16 @@ impl RelexApp {
         match action {
             Action::LoadModel(spec) => {
                 self.session.clear_errors(ErrorSource::Model);
-                self.jobs
-                    .submit(JobKind::Model, Request::LoadModel { spec });
+                self.jobs.submit(Request::LoadModel { spec });
             }
             Action::LoadItems(path) => {
                 self.session.clear_errors(ErrorSource::Items);
                 self.sources.items_path = path.display().to_string();
-                self.jobs
-                    .submit(JobKind::Items, Request::LoadItems { path });
+                self.jobs.submit(Request::LoadItems { path });
             }
             Action::LoadIndex(dir) => {
                 self.session.clear_errors(ErrorSource::Index);
-                self.jobs.submit(JobKind::Index, Request::LoadIndex { dir });
+                self.jobs.submit(Request::LoadIndex { dir });
             }
             Action::BuildIndex {
                 anchor_queries,
@@ -608,18 +441,15 @@ impl RelexApp {
                     self.recent
                         .touch(RecentKind::AnchorQueries, p.display().to_string());
                 }
-                self.jobs.submit(
-                    JobKind::BuildIndex,
-                    Request::BuildIndex {
-                        anchor_queries,
-                        k_q,
-                        out,
-                    },
-                );
+                self.jobs.submit(Request::BuildIndex {
+                    anchor_queries,
+                    k_q,
+                    out,
+                });
             }
             Action::LoadDemo => {
                 self.session.clear_errors(ErrorSource::Demo);
-                self.jobs.submit(JobKind::Demo, Request::LoadDemo);
+                self.jobs.submit(Request::LoadDemo);
             }
             Action::Run => self.run_query(),
             Action::Cancel => self.cancel(),
@@ -665,21 +495,17 @@ impl RelexApp {
             return;
         }
         self.session.clear_errors(ErrorSource::Search);
+        for w in crate::model::query_warnings(&req.query) {
+            self.session.push_notice(w);
+        }
         let qid = self.query.query_id.clone();
-        match self
-            .jobs
-            .submit(JobKind::Search, Request::Search(req.clone()))
-        {
-            Some(job) => {
-                self.pending_search = None;
-                self.start_search_state(job, req, qid);
-            }
-            None => self.pending_search = Some((req, qid)),
+        // The engine queues it behind any running load and supersedes an older search.
+        if let Some(job) = self.jobs.submit(Request::Search(req.clone())) {
+            self.start_search_state(job, req, qid);
         }
     }
 
     fn cancel(&mut self) {
-        self.pending_search = None;
         if let Some(job) = self.jobs.cancel() {
             if let Some(s) = self.session.search.as_mut().filter(|s| s.job == job.id) {
                 s.finish(true);
@@ -707,132 +533,7 @@ impl RelexApp {
             .and_then(|s| s.result.as_ref())
             .is_some_and(|r| !r.anchor_items.is_empty());
         if has_anchors {
-            self.jobs.query(Request::ItemConvergence { item });
-        }
-    }
-
-    // ----- dialogs and exports -----
-
-    fn suggested_file_name(&self, pick: Pick) -> Option<String> {
-        let query = self
-            .session
-            .search
-            .as_ref()
-            .map_or("", |s| s.request.query.as_str());
-        match pick {
-            Pick::ExportRanking(f) => Some(suggested_name(query, "ranking", f.extension())),
-            Pick::SavePlot(k) => Some(suggested_name(query, k.file_stem(), "png")),
-            _ => None,
-        }
-    }
-
-    fn picked(&mut self, ctx: &egui::Context, pick: Pick, path: Option<PathBuf>) {
-        let Some(path) = path else {
-            self.session.push_notice(
-                "no file chosen (if no dialog appeared, type the path into the field instead)",
-            );
-            return;
-        };
-        let shown = path.display().to_string();
-        match pick {
-            Pick::ModelFolder => {
-                self.sources.model_spec = shown.clone();
-                self.actions.push(Action::LoadModel(shown));
-            }
-            Pick::Items => self.actions.push(Action::LoadItems(path)),
-            Pick::AnchorQueries => {
-                self.recent.touch(RecentKind::AnchorQueries, shown.clone());
-                self.sources.anchor_path = shown;
-            }
-            Pick::IndexFolder => {
-                self.sources.index_path = shown;
-                self.actions.push(Action::LoadIndex(path));
-            }
-            Pick::BuildIndexOut => self.sources.index_out = shown,
-            Pick::ExportRanking(format) => self.export_ranking(format, path),
-            Pick::SavePlot(kind) => {
-                self.pending_png = Some((kind, with_default_extension(path, "png")));
-                let tx = self.screenshot_tx.clone();
-                let wake = ctx.clone();
-                ctx.request_screenshot(move |image| {
-                    let _ = tx.send(image);
-                    wake.request_repaint();
-                });
-            }
-        }
-    }
-
-    /// Writes the ranking on a helper thread from a snapshot of the current scores.
-    pub fn export_ranking(&mut self, format: RankingFormat, path: PathBuf) {
-        let Some(items) = self.session.items.clone() else {
-            self.session
-                .push_error(ErrorSource::Export, "nothing to export: no items loaded");
-            return;
-        };
-        let path = with_default_extension(path, format.extension());
-        let search = self.session.search.as_ref();
-        let fresh = search.is_some_and(|s| s.job == self.analysis.job);
-        let n = items.items.len();
-        let snapshot = RankingSnapshot {
-            query: search.map_or(String::new(), |s| s.request.query.clone()),
-            query_id: search
-                .and_then(|s| s.query_id.clone())
-                .unwrap_or_else(|| "1".into()),
-            exact: search.map_or_else(|| vec![None; n], |s| s.exact.clone()),
-            approx: search.and_then(|s| s.approx_scores().map(<[f32]>::to_vec)),
-            exact_rank: if fresh {
-                self.analysis.exact_rank.clone()
-            } else {
-                Vec::new()
-            },
-            approx_rank: if fresh {
-                self.analysis.approx_rank.clone()
-            } else {
-                Vec::new()
-            },
-            items,
-        };
-        let tx = self.background_tx.clone();
-        let wake = self.ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("relex-export".into())
-            .spawn(move || {
-                let r = snapshot
-                    .write_file(format, &path)
-                    .map(|rows| format!("exported {rows} rows to {}", path.display()));
-                let _ = tx.send(r);
-                wake.request_repaint();
-            });
-        if let Err(e) = spawned {
-            self.session
-                .push_error(ErrorSource::Export, format!("cannot start the export: {e}"));
-        }
-    }
-
-    fn screenshot_arrived(&mut self, ctx: &egui::Context, image: &Arc<egui::ColorImage>) {
-        let Some((kind, path)) = self.pending_png.take() else {
-            return;
-        };
-        let Some(rect) = self.plots.rects.get(&kind).copied() else {
-            self.session
-                .push_error(ErrorSource::Export, "the plot was not on screen");
-            return;
-        };
-        let ppp = ctx.pixels_per_point();
-        let image = image.clone();
-        let tx = self.background_tx.clone();
-        let wake = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("relex-png".into())
-            .spawn(move || {
-                let r = save_png(&image, rect, ppp, &path)
-                    .map(|()| format!("saved plot to {}", path.display()));
-                let _ = tx.send(r);
-                wake.request_repaint();
-            });
-        if let Err(e) = spawned {
-            self.session
-                .push_error(ErrorSource::Export, format!("cannot save the plot: {e}"));
+            self.jobs.submit(Request::ItemConvergence { item });
         }
     }
 }
