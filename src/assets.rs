@@ -12,8 +12,27 @@ pub fn assets_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
 }
 
+/// The default model: the [EMB] WordNet cross-encoder (special-token pooling), the one
+/// whose score matrix CUR approximates well.
 pub fn default_model_dir() -> PathBuf {
-    assets_dir().join("models").join("wordnet-minilm-ce")
+    assets_dir().join("models").join("wordnet-minilm-emb")
+}
+
+/// Every model folder shipped in `assets/models`, default first.
+pub fn embedded_models() -> Vec<PathBuf> {
+    let default = default_model_dir();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(assets_dir().join("models"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("config.json").is_file() && *p != default)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    if default.join("config.json").is_file() {
+        out.insert(0, default);
+    }
+    out
 }
 
 pub fn demo_dir() -> PathBuf {

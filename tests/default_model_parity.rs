@@ -1,6 +1,7 @@
-//! The shipped default cross-encoder (assets/models/wordnet-minilm-ce, f16 weights)
-//! against transformers' scores of the same weights in f32, recorded by
-//! `training/make_golden.py`: marked, plain and truncated pairs.
+//! The shipped cross-encoders (f16 weights) against transformers' scores of the same
+//! weights in f32, recorded by `training/make_golden.py`: marked, plain and truncated
+//! pairs. `wordnet-minilm-emb` (the default, [EMB] pooling) and `wordnet-minilm-ce`
+//! (`[CLS]` pooling).
 
 use relex::model::{CrossEncoder, LoadOptions, ScoreOptions};
 use serde::Deserialize;
@@ -13,19 +14,36 @@ struct Golden {
 #[derive(Deserialize)]
 struct Pair {
     query: String,
+    /// The query as a user types it (plain queries: unmarked; relex wraps them).
+    #[serde(default)]
+    typed_query: Option<String>,
     item: String,
     score: f32,
     n_tokens: usize,
 }
 
 #[test]
-fn default_model_matches_transformers() {
-    let g: Golden = serde_json::from_str(
-        &std::fs::read_to_string("tests/data/wordnet_ce_golden.json").expect("golden"),
-    )
-    .expect("golden json");
-    let model = CrossEncoder::load("assets/models/wordnet-minilm-ce", &LoadOptions::default())
-        .expect("default model loads");
+fn default_emb_model_matches_transformers() {
+    let default = relex::assets::default_model_dir();
+    assert!(default.ends_with("wordnet-minilm-emb"), "{}", default.display());
+    shipped_model_matches_transformers(
+        default.to_str().expect("utf-8 path"),
+        "tests/data/wordnet_emb_golden.json",
+    );
+}
+
+#[test]
+fn cls_model_matches_transformers() {
+    shipped_model_matches_transformers(
+        "assets/models/wordnet-minilm-ce",
+        "tests/data/wordnet_ce_golden.json",
+    );
+}
+
+fn shipped_model_matches_transformers(model_dir: &str, golden: &str) {
+    let g: Golden =
+        serde_json::from_str(&std::fs::read_to_string(golden).expect("golden")).expect("golden json");
+    let model = CrossEncoder::load(model_dir, &LoadOptions::default()).expect("model loads");
     assert_eq!(model.info().max_length, 256);
     let mut worst = 0f32;
     let mut worst_batched = 0f32;
@@ -35,8 +53,10 @@ fn default_model_matches_transformers() {
         q
     };
     for p in &g.pairs {
+        // Typed as a user would: a plain query is wrapped by relex itself.
+        let typed = p.typed_query.as_deref().unwrap_or(&p.query);
         let s = model
-            .score(&p.query, &[p.item.as_str()], &ScoreOptions::default())
+            .score(typed, &[p.item.as_str()], &ScoreOptions::default())
             .unwrap()[0];
         worst = worst.max((s.logit - p.score).abs());
         assert_eq!(s.tokens, p.n_tokens, "token count for {:?}", p.query);
@@ -64,8 +84,11 @@ fn default_model_matches_transformers() {
 
 #[test]
 fn brackets_mark_the_mention_like_the_markers_do() {
-    let model = CrossEncoder::load("assets/models/wordnet-minilm-ce", &LoadOptions::default())
-        .expect("default model loads");
+    let model = CrossEncoder::load(
+        relex::assets::default_model_dir().to_str().expect("utf-8 path"),
+        &LoadOptions::default(),
+    )
+    .expect("default model loads");
     let item = "desk [unused2] desk: a piece of furniture with a writing surface";
     let a = model
         .score(

@@ -138,6 +138,21 @@ impl Worker {
         // An index belongs to one model: keep it only if it still matches.
         self.recheck_index();
         self.send(Event::ModelLoaded(Box::new(info)));
+        // On the demo items, a shipped model brings its own demo index.
+        let on_demo = self.items.as_ref().is_some_and(|i| {
+            i.path.canonicalize().ok() == crate::assets::demo_dir().join("items.jsonl").canonicalize().ok()
+        });
+        if self.index.is_none() && on_demo {
+            let dir = crate::assets::demo_index_dir(Path::new(spec));
+            if dir.join("manifest.json").exists() {
+                // A mismatch is not this job's failure: the model did load.
+                if let Err(e) = self.load_index(&dir) {
+                    self.send(Event::IndexUnloaded {
+                        reason: format!("the demo index for this model does not match: {e}"),
+                    });
+                }
+            }
+        }
         Ok(Ended::Completed)
     }
 

@@ -20,6 +20,8 @@ pub struct SourcesPanel {
     pub index_path: String,
     pub index_out: String,
     pub k_q: usize,
+    /// The models shipped in assets/ (read once).
+    embedded: Option<Vec<PathBuf>>,
 }
 
 impl Default for SourcesPanel {
@@ -31,6 +33,7 @@ impl Default for SourcesPanel {
             index_path: String::new(),
             index_out: String::new(),
             k_q: 100,
+            embedded: None,
         }
     }
 }
@@ -100,6 +103,31 @@ impl SourcesPanel {
         busy_line(ui, job, &[JobKind::LoadModel, JobKind::LoadDemo]);
         if let Some(e) = session.error_of(ErrorSource::Model) {
             error_text(ui, e);
+        }
+        // The shipped models side by side: flipping between the [EMB] default and the
+        // [CLS] model shows how pooling changes how well CUR approximates the scores.
+        let embedded = self
+            .embedded
+            .get_or_insert_with(crate::assets::embedded_models);
+        if !embedded.is_empty() {
+            ui.horizontal_wrapped(|ui| {
+                ui.weak("shipped:");
+                for path in embedded.iter() {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default();
+                    let current = session.model.as_ref().is_some_and(|m| m.name == name);
+                    if ui
+                        .selectable_label(current, &name)
+                        .on_hover_text(path.display().to_string())
+                        .clicked()
+                        && !current
+                    {
+                        actions.push(Action::LoadModel(path.display().to_string()));
+                    }
+                }
+            });
         }
         if ui.button("Open model folder…").clicked() {
             actions.push(Action::Open(Pick::ModelFolder));
