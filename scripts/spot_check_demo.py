@@ -11,7 +11,12 @@ and reports max |relex - stored f16| (against the f16 half-ulp at each value) an
 matrices are given (--f32-dir, kept out of git), max |relex - f32 GPU|, which must be <= 1e-3.
 Exit status 1 when a bound fails.
 
-    python3 scripts/spot_check_demo.py [--f32-dir /work/scratch/demo_f32] [--queries 15 --items 40 --seed 0]
+    python3 scripts/spot_check_demo.py [--f32-dir DIR_WITH_F32_MATRICES] [--queries 15 --items 40 --seed 0]
+    # issue 9, the [EMB] model's matrices ({anchor,test}_scores_emb.npy, anchor_queries_emb.jsonl):
+    python3 scripts/spot_check_demo.py --model scratch/issue9/wordnet-minilm-emb --suffix _emb \
+        --demo assets/demo --f32-dir scratch/issue9/demo_f32
+With --suffix S: scores `{anchor,test}_scores{S}.npy`, queries `{anchor,test}_queries{S}.jsonl` when
+that file exists (else `{anchor,test}_queries.jsonl`), f32 `{anchor,test}_scores{S}_f32.npy`.
 """
 import argparse
 import json
@@ -49,12 +54,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", default=os.path.join(ROOT, "assets/demo"))
     ap.add_argument("--model", default=os.path.join(ROOT, "assets/models/wordnet-minilm-ce"))
-    ap.add_argument("--f32-dir", default="/work/scratch/demo_f32",
-                    help="anchor_scores_f32.npy / test_scores_f32.npy (optional)")
+    ap.add_argument("--f32-dir", default=os.path.join(ROOT, "scratch/demo_f32"),
+                    help="anchor_scores_f32.npy / test_scores_f32.npy (optional; kept out of git, "
+                         "regenerate with training/gpu_call5.sh + store_f32_demo.py)")
     ap.add_argument("--queries", type=int, default=15, help="queries drawn from EACH matrix")
     ap.add_argument("--items", type=int, default=40, help="items per query (5 best + random)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--suffix", default="", help="matrix / query file suffix, e.g. _emb")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -63,10 +70,13 @@ def main():
     rows = []  # (matrix, row, col, relex, f16, f32)
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("anchor", "test"):
-            queries = read_jsonl(os.path.join(args.demo, f"{name}_queries.jsonl"))
-            H = np.load(os.path.join(args.demo, f"{name}_scores.npy"))
+            qp = os.path.join(args.demo, f"{name}_queries{args.suffix}.jsonl")
+            if not os.path.exists(qp):
+                qp = os.path.join(args.demo, f"{name}_queries.jsonl")
+            queries = read_jsonl(qp)
+            H = np.load(os.path.join(args.demo, f"{name}_scores{args.suffix}.npy"))
             assert H.dtype == np.float16 and H.shape == (len(queries), len(items)), (H.dtype, H.shape)
-            fp = os.path.join(args.f32_dir, f"{name}_scores_f32.npy")
+            fp = os.path.join(args.f32_dir, f"{name}_scores{args.suffix}_f32.npy")
             F = np.load(fp) if os.path.exists(fp) else None
             if F is not None:
                 assert F.dtype == np.float32 and F.shape == H.shape

@@ -3,15 +3,23 @@
 
   python3 training/cur_analysis.py --name ce  --anchor assets/demo/anchor_scores.npy --test assets/demo/test_scores.npy \
                                    --name emb --anchor .payload/call3/anchor_scores_emb.npy --test .payload/call3/test_scores_emb.npy
+  # issue 9: k_i grid, anchor subsets (first 400 / all 600 rows), TF-IDF retrieve + rerank
+  python3 training/cur_analysis.py --budgets 100,200,500,1000 --ki 50,100,200 --kq 400,600 --tfidf \
+      --name ce --anchor assets/demo/anchor_scores.npy --test assets/demo/test_scores.npy \
+      --name emb2 --anchor scratch/issue9/anchor_scores_emb.npy --test scratch/issue9/test_scores_emb.npy \
+      --out scratch/issue9/cur_analysis_issue9.json
 
 For each model: singular values of the stacked [anchor; test] matrix; CUR
 relative Frobenius error of the test rows, ||T - T[:, I] pinv(A[:, I]) A||_F / ||T||_F
 (and / ||T - rowmean(T)||_F, since a near-constant offset dominates ||T||),
-with I = k_i random anchor items (k_q = all anchor queries); and ANNCUR retrieval
-at a budget of B exact scores per test query: k_i = B/2 random anchor items, the
-other B/2 are the best non-anchor items by the CUR approximation; all B are then
+with I = k_i random items and A = the first k_q anchor rows; and ANNCUR retrieval
+at a budget of B exact scores per test query: the k_i items of I are scored exactly,
+the other B - k_i are the best non-I items by the CUR approximation; all B are then
 scored exactly and the top-k of those is compared with the exact top-k over all
 items (Top-k recall), plus gold Top-1 accuracy. Mean over 5 random item draws.
+Without --ki, k_i = B/2 (the original analysis). --tfidf adds TF-IDF retrieve + rerank:
+the B items with the best TF-IDF cosine to the plain query sentence (scikit-learn,
+unigrams + bigrams, sublinear tf, fitted on the domain's item texts) are scored exactly.
 """
 import argparse
 import json
@@ -19,52 +27,71 @@ import json
 import numpy as np
 
 
-def analyse(A, T, gold_cols, budgets, seeds=5):
-    A = A.astype(np.float64)
-    T = T.astype(np.float64)
+def spectrum(A, T):
     M = np.vstack([A, T])
     s = np.linalg.svd(M, compute_uv=False)
     energy = np.cumsum(s ** 2) / np.sum(s ** 2)
     sc = np.linalg.svd(M - M.mean(0, keepdims=True), compute_uv=False)
     energy_c = np.cumsum(sc ** 2) / np.sum(sc ** 2)
-    out = {
+    return {
         "shape": list(M.shape),
         "sv_normalized": {str(r): float(s[r - 1] / s[0]) for r in (1, 2, 5, 10, 20, 50, 100, 200, 400) if r <= len(s)},
         "rank_for_energy": {str(e): int(np.searchsorted(energy, e) + 1) for e in (0.9, 0.95, 0.99, 0.999)},
         "rank_for_energy_centered": {str(e): int(np.searchsorted(energy_c, e) + 1) for e in (0.9, 0.95, 0.99)},
-        "cur": {},
     }
+
+
+def retrieve_metrics(T, cand, exact_order, gold_cols):
+    """cand: [n_q, B] item indices scored exactly; rerank by the exact scores."""
+    cs = np.take_along_axis(T, cand, 1)
+    order = np.take_along_axis(cand, np.argsort(-cs, axis=1), 1)
+    out = {}
+    for k in (1, 10, 100):
+        kk = min(k, cand.shape[1])
+        got = order[:, :kk]
+        want = exact_order[:, :k]
+        out[f"top{k}_recall"] = float(np.mean([len(np.intersect1d(got[r], want[r])) / k for r in range(T.shape[0])]))
+    out["gold_top1"] = float(np.mean(order[:, 0] == gold_cols))
+    return out
+
+
+def anncur(A, T, exact_order, gold_cols, budgets, kis, seeds=5):
+    """kis: list of k_i, or None for k_i = B/2 per budget."""
     N = A.shape[1]
-    exact_order = np.argsort(-T, axis=1)
-    true_top1 = exact_order[:, 0]
-    out["exact_gold_top1"] = float(np.mean(true_top1 == gold_cols))
-    for B in budgets:
-        ki = B // 2
-        errs, errs_c, r1, r10, r100, g1 = [], [], [], [], [], []
+    res = {}
+    pairs = [(B, B // 2) for B in budgets] if kis is None else [(B, ki) for ki in kis for B in budgets if ki < B]
+    for ki in sorted({ki for _, ki in pairs}):
+        accs = {}
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
             I = rng.choice(N, ki, replace=False)
             U = np.linalg.pinv(A[:, I], rcond=1e-6)
             approx = T[:, I] @ U @ A
-            errs.append(np.linalg.norm(T - approx) / np.linalg.norm(T))
-            errs_c.append(np.linalg.norm(T - approx) / np.linalg.norm(T - T.mean(1, keepdims=True)))
+            err = np.linalg.norm(T - approx) / np.linalg.norm(T)
+            err_c = np.linalg.norm(T - approx) / np.linalg.norm(T - T.mean(1, keepdims=True))
             ap = approx.copy()
             ap[:, I] = -np.inf
-            rest = np.argpartition(-ap, B - ki, axis=1)[:, : B - ki]
-            cand = np.concatenate([np.broadcast_to(I, (T.shape[0], ki)), rest], 1)
-            cs = np.take_along_axis(T, cand, 1)
-            order = np.take_along_axis(cand, np.argsort(-cs, axis=1), 1)
-            for k, acc in ((1, r1), (10, r10), (100, r100)):
-                kk = min(k, B)
-                got = order[:, :kk]
-                want = exact_order[:, :k]
-                acc.append(np.mean([len(np.intersect1d(got[r], want[r])) / k for r in range(T.shape[0])]))
-            g1.append(np.mean(order[:, 0] == gold_cols))
-        out["cur"][str(B)] = {"k_i": ki, "rel_err": float(np.mean(errs)),
-                              "rel_err_vs_row_centered": float(np.mean(errs_c)), "top1_recall": float(np.mean(r1)),
-                              "top10_recall": float(np.mean(r10)), "top100_recall": float(np.mean(r100)),
-                              "gold_top1": float(np.mean(g1))}
-    return out
+            for B in [B for B, k in pairs if k == ki]:
+                rest = np.argpartition(-ap, B - ki, axis=1)[:, : B - ki]
+                cand = np.concatenate([np.broadcast_to(I, (T.shape[0], ki)), rest], 1)
+                m = retrieve_metrics(T, cand, exact_order, gold_cols)
+                m["rel_err"], m["rel_err_vs_row_centered"] = float(err), float(err_c)
+                for k, v in m.items():
+                    accs.setdefault(B, {}).setdefault(k, []).append(v)
+        for B, d in accs.items():
+            key = f"B{B}_ki{ki}" if kis is not None else str(B)
+            res[key] = {"B": B, "k_i": ki, **{k: float(np.mean(v)) for k, v in d.items()}}
+    return res
+
+
+def tfidf_candidates(demo, queries, B):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    items = [json.loads(l) for l in open(f"{demo}/items.jsonl")]
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    X = vec.fit_transform([it["text"] for it in items])
+    plain = [q["text"].replace("[unused0] ", "").replace(" [unused1]", "") for q in queries]
+    S = (vec.transform(plain) @ X.T).toarray()
+    return np.argsort(-S, axis=1, kind="stable")[:, :B]
 
 
 def main():
@@ -74,6 +101,10 @@ def main():
     ap.add_argument("--test", action="append", required=True)
     ap.add_argument("--demo", default="assets/demo")
     ap.add_argument("--budgets", default="50,100,200,500,1000")
+    ap.add_argument("--ki", default="", help="comma list of k_i (default: k_i = B/2)")
+    ap.add_argument("--kq", default="", help="comma list of anchor-row counts to use (first k_q rows; default all)")
+    ap.add_argument("--tfidf", action="store_true")
+    ap.add_argument("--no-spectrum", action="store_true")
     ap.add_argument("--out", default="training/results/cur_analysis.json")
     args = ap.parse_args()
     items = [json.loads(l)["id"] for l in open(f"{args.demo}/items.jsonl")]
@@ -81,10 +112,26 @@ def main():
     tq = [json.loads(l) for l in open(f"{args.demo}/test_queries.jsonl")]
     gold = np.array([col[q["gold"][0]] for q in tq])
     budgets = [int(b) for b in args.budgets.split(",")]
+    kis = [int(x) for x in args.ki.split(",")] if args.ki else None
+    tfidf = {B: tfidf_candidates(args.demo, tq, B) for B in budgets} if args.tfidf else {}
     res = {}
     for name, a, t in zip(args.name, args.anchor, args.test):
-        res[name] = analyse(np.load(a), np.load(t), gold, budgets)
-        print(name, json.dumps(res[name], indent=1))
+        A = np.load(a).astype(np.float64)
+        T = np.load(t).astype(np.float64)
+        exact_order = np.argsort(-T, axis=1, kind="stable")
+        r = {"exact_gold_top1": float(np.mean(exact_order[:, 0] == gold)), "anchor_rows": int(A.shape[0])}
+        if not args.no_spectrum:
+            r.update(spectrum(A, T))
+        kqs = [int(x) for x in args.kq.split(",")] if args.kq else [A.shape[0]]
+        for kq in kqs:
+            if kq > A.shape[0]:
+                continue
+            key = "cur" if not args.kq else f"cur_kq{kq}"
+            r[key] = anncur(A[:kq], T, exact_order, gold, budgets, kis)
+        if tfidf:
+            r["tfidf_rerank"] = {str(B): retrieve_metrics(T, c, exact_order, gold) for B, c in tfidf.items()}
+        res[name] = r
+        print(name, json.dumps(r, indent=1), flush=True)
     json.dump(res, open(args.out, "w"), indent=1)
 
 

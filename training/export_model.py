@@ -24,6 +24,11 @@ def main():
     ap.add_argument("--base", default=".payload/base")
     ap.add_argument("--out", default="assets/models/wordnet-minilm-ce")
     ap.add_argument("--arch", default="ce")
+    ap.add_argument("--scale-last-ln", type=float, default=1.0,
+                    help="emb: multiply the last layer's output LayerNorm weight and bias by this power of "
+                         "two; every hidden state of that layer scales by it and every score by its square, "
+                         "exactly in floating point (ranking unchanged). 0.25 -> scores / 16, so that f16 "
+                         "score matrices keep ~1e-3 resolution")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     make_tokenizer_files(args.base, args.out)
@@ -36,7 +41,10 @@ def main():
         cfg.pop("problem_type", None)
     else:
         cfg["architectures"] = ["BertModel"]
-        cfg["relex_score"] = "emb: dot(mean(h[unused0], h[unused1]), h[unused2]) of the last hidden layer"
+        # score = dot(mean(h[unused0], h[unused1]), h[unused2]) of the last hidden layer
+        # (first occurrence of each marker); relex: SpecialTokenHead
+        cfg["relex_pooling"] = "w_embeds"
+        cfg.pop("relex_score", None)
     cfg["dtype"] = "float16"
     cfg.pop("torch_dtype", None)
     cfg["max_position_embeddings"] = cfg.get("max_position_embeddings", 512)
@@ -47,7 +55,21 @@ def main():
         json.dump(cfg, f, indent=2, sort_keys=True)
     src = os.path.join(args.ckpt, "model.safetensors")
     dst = os.path.join(args.out, "model.safetensors")
-    if os.path.abspath(src) != os.path.abspath(dst):
+    if args.scale_last_ln != 1.0:
+        import math
+        import torch
+        from safetensors.torch import load_file, save_file
+        assert args.arch == "emb" and math.log2(args.scale_last_ln).is_integer(), "emb only, power of two"
+        sd = load_file(src)
+        n = cfg["num_hidden_layers"] - 1
+        for k in (f"encoder.layer.{n}.output.LayerNorm.weight", f"encoder.layer.{n}.output.LayerNorm.bias"):
+            key = k if k in sd else "bert." + k
+            new = (sd[key].float() * args.scale_last_ln).to(sd[key].dtype)
+            assert torch.equal(new.float() / args.scale_last_ln, sd[key].float()), "scaling not exact"
+            sd[key] = new.contiguous()
+        save_file(sd, dst, metadata={"format": "pt"})
+        print("scaled", n, "output LayerNorm by", args.scale_last_ln, "-> scores x", args.scale_last_ln ** 2)
+    elif os.path.abspath(src) != os.path.abspath(dst):
         shutil.copy(src, dst)
     # sanity: f16, loads
     from safetensors import safe_open

@@ -10,6 +10,11 @@ Writes float32 row chunks (<= 16 MiB each) to --out:
 (rows not reached before --deadline are NaN), plus check.json (CPU f32 cross-check on sampled pairs).
 
   python3 training/gpu_f32_demo.py --out $OUT --deadline 420
+  # issue 9, the [EMB] (w_embeds) model and its 600 anchors:
+  python3 training/gpu_f32_demo.py --model scratch/issue9/wordnet-minilm-emb \
+      --anchors scratch/issue9/anchor_queries_emb.jsonl --out $OUT
+A model whose config.json says relex_pooling = w_embeds is loaded as BertModel and scored as
+dot(mean(h[first unused0], h[first unused1]), h[first unused2]) (relex's SpecialTokenHead).
 """
 import argparse
 import json
@@ -19,7 +24,7 @@ import time
 import numpy as np
 import torch
 from tokenizers import Tokenizer
-from transformers import BertForSequenceClassification
+from transformers import BertForSequenceClassification, BertModel
 
 T0 = time.time()
 
@@ -52,6 +57,31 @@ def build(qi, ii, Q, LQ, I, LI):
     return ids, tt, am
 
 
+class EmbHead(torch.nn.Module):
+    """w_embeds: score = <mean(h[first id 1], h[first id 2]), h[first id 3]>."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        h = self.bert(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask).last_hidden_state
+
+        def first(t):
+            m = (input_ids == t).float()
+            return m * (m.cumsum(1) == 1).float()
+        q = (torch.einsum("bl,bld->bd", first(1), h) + torch.einsum("bl,bld->bd", first(2), h)) / 2
+        return (q * torch.einsum("bl,bld->bd", first(3), h)).sum(-1)
+
+
+def load_scorer(model_dir, emb):
+    if emb:
+        m = EmbHead(BertModel.from_pretrained(model_dir, dtype=torch.float32, add_pooling_layer=False)).eval()
+        return m, lambda **kw: m(**kw)
+    m = BertForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
+    return m, lambda **kw: m(**kw).logits[:, 0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="assets/models/wordnet-minilm-ce")
@@ -62,6 +92,8 @@ def main():
     ap.add_argument("--limit-queries", type=int, default=0, help="debug: first N anchor + N test queries")
     ap.add_argument("--limit-items", type=int, default=0, help="debug: first N items")
     ap.add_argument("--check", type=int, default=256, help="pairs re-scored on CPU f32")
+    ap.add_argument("--anchors", default="", help="anchor queries jsonl (default: DEMO/anchor_queries.jsonl)")
+    ap.add_argument("--tests", default="", help="test queries jsonl (default: DEMO/test_queries.jsonl)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -75,8 +107,9 @@ def main():
     cfg = json.load(open(os.path.join(args.model, "config.json")))
     tmpl, max_len = cfg["relex_item_template"], cfg["relex_max_length"]
     items = read_jsonl(os.path.join(args.demo, "items.jsonl"))
-    anc = read_jsonl(os.path.join(args.demo, "anchor_queries.jsonl"))
-    tst = read_jsonl(os.path.join(args.demo, "test_queries.jsonl"))
+    anc = read_jsonl(args.anchors or os.path.join(args.demo, "anchor_queries.jsonl"))
+    tst = read_jsonl(args.tests or os.path.join(args.demo, "test_queries.jsonl"))
+    emb = cfg.get("relex_pooling") == "w_embeds"
     if args.limit_queries:
         anc, tst = anc[: args.limit_queries], tst[: args.limit_queries]
     if args.limit_items:
@@ -103,9 +136,13 @@ def main():
         e = tok.encode(qtexts[sq[k]], itexts[si[k]])
         n = int(am[k].sum())
         assert ids[k, :n].tolist() == e.ids and tt[k, :n].tolist() == e.type_ids, k
-    log("tokens: queries", NQ, "max", int(LQ.max()), "items", NI, "max", int(LI.max()), "pair build checked")
+    if emb:  # every query must carry its mention markers, every item the item marker
+        assert all(1 in t and 2 in t for t in qids) and all(3 in t for t in iids)
+    log("tokens: queries", NQ, "max", int(LQ.max()), "items", NI, "max", int(LI.max()), "pair build checked",
+        "pooling", "w_embeds" if emb else "cls")
 
-    model = BertForSequenceClassification.from_pretrained(args.model, dtype=torch.float32).eval().to(dev)
+    model, score = load_scorer(args.model, emb)
+    model.to(dev)
     assert next(model.parameters()).dtype == torch.float32
     Q, LQ, I, LI = Q.to(dev), LQ.to(dev), I.to(dev), LI.to(dev)
 
@@ -131,7 +168,7 @@ def main():
             p = order[s:e]
             qi, ii = p // NI, p % NI
             ids, tt, am = build(qi, ii, Q, LQ, I, LI)
-            out[p] = model(input_ids=ids, token_type_ids=tt, attention_mask=am).logits[:, 0].float()
+            out[p] = score(input_ids=ids, token_type_ids=tt, attention_mask=am).float()
             done, ntok = e, ntok + int(slen[s:e].sum())
             if b % 50 == 0 or e == npair:
                 if dev.type == "cuda":
@@ -150,7 +187,7 @@ def main():
     # CPU f32 cross-check on sampled finished pairs (same model, plain tokenizer pair encoding)
     fin = np.argwhere(np.isfinite(S))
     pick = fin[rng.choice(len(fin), min(args.check, len(fin)), replace=False)]
-    cpu = BertForSequenceClassification.from_pretrained(args.model, dtype=torch.float32).eval()
+    cpu, cpu_score = load_scorer(args.model, emb)
     diffs = []
     with torch.inference_mode():
         for s in range(0, len(pick), 64):
@@ -164,7 +201,7 @@ def main():
                 ids[k, : len(x.ids)] = torch.tensor(x.ids)
                 tt[k, : len(x.ids)] = torch.tensor(x.type_ids)
                 am[k, : len(x.ids)] = 1
-            sc = cpu(input_ids=ids, token_type_ids=tt, attention_mask=am).logits[:, 0].numpy()
+            sc = cpu_score(input_ids=ids, token_type_ids=tt, attention_mask=am).numpy()
             diffs.extend(np.abs(sc - S[pp[:, 0], pp[:, 1]]).tolist())
     chk = {"n_pairs_checked": len(diffs), "max_abs_gpu_f32_vs_cpu_f32": float(max(diffs)),
            "mean_abs": float(np.mean(diffs)), "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",

