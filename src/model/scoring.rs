@@ -65,6 +65,15 @@ impl CrossEncoder {
                     .map(|item| self.tokens.encode_pair(&q, item))
                     .collect()
             }
+            InputMode::Prompt => {
+                let prompt = self.prompt.as_ref().ok_or_else(|| ModelError::Input {
+                    message: "internal: a prompt model without its prompt template".into(),
+                })?;
+                items
+                    .par_iter()
+                    .map(|item| prompt.encode(&query, item))
+                    .collect()
+            }
             InputMode::Zeshel => {
                 let q = super::zeshel::encode_context(&self.tokens, &query)?;
                 items
