@@ -25,7 +25,11 @@ struct Pair {
 #[test]
 fn default_emb_model_matches_transformers() {
     let default = relex::assets::default_model_dir();
-    assert!(default.ends_with("wordnet-minilm-emb"), "{}", default.display());
+    assert!(
+        default.ends_with("wordnet-minilm-emb"),
+        "{}",
+        default.display()
+    );
     shipped_model_matches_transformers(
         default.to_str().expect("utf-8 path"),
         "tests/data/wordnet_emb_golden.json",
@@ -41,8 +45,8 @@ fn cls_model_matches_transformers() {
 }
 
 fn shipped_model_matches_transformers(model_dir: &str, golden: &str) {
-    let g: Golden =
-        serde_json::from_str(&std::fs::read_to_string(golden).expect("golden")).expect("golden json");
+    let g: Golden = serde_json::from_str(&std::fs::read_to_string(golden).expect("golden"))
+        .expect("golden json");
     let model = CrossEncoder::load(model_dir, &LoadOptions::default()).expect("model loads");
     assert_eq!(model.info().max_length, 256);
     let mut worst = 0f32;
@@ -85,7 +89,9 @@ fn shipped_model_matches_transformers(model_dir: &str, golden: &str) {
 #[test]
 fn brackets_mark_the_mention_like_the_markers_do() {
     let model = CrossEncoder::load(
-        relex::assets::default_model_dir().to_str().expect("utf-8 path"),
+        relex::assets::default_model_dir()
+            .to_str()
+            .expect("utf-8 path"),
         &LoadOptions::default(),
     )
     .expect("default model loads");

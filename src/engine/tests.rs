@@ -25,6 +25,7 @@ struct FakeModel {
 fn fake_info() -> ModelInfo {
     ModelInfo {
         name: "fake".into(),
+        family: crate::model::Family::Bert,
         source: "memory".into(),
         pooling: Pooling::Cls,
         input_mode: InputMode::Pair,

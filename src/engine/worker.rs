@@ -140,7 +140,11 @@ impl Worker {
         self.send(Event::ModelLoaded(Box::new(info)));
         // On the demo items, a shipped model brings its own demo index.
         let on_demo = self.items.as_ref().is_some_and(|i| {
-            i.path.canonicalize().ok() == crate::assets::demo_dir().join("items.jsonl").canonicalize().ok()
+            i.path.canonicalize().ok()
+                == crate::assets::demo_dir()
+                    .join("items.jsonl")
+                    .canonicalize()
+                    .ok()
         });
         if self.index.is_none() && on_demo {
             let dir = crate::assets::demo_index_dir(Path::new(spec));

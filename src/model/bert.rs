@@ -20,6 +20,10 @@ pub enum OutputRows {
     All,
     /// Only position 0 (`[CLS]`): the last layer skips the other rows' queries and FFN.
     FirstOnly,
+    /// The last attended position of each row ([B, H]): decoders scored on their last token.
+    Last,
+    /// The mean over attended positions of each row ([B, H]): mean-pooling heads.
+    Mean,
 }
 
 /// A dense layer with its weight stored transposed ([in, out], row-major), the layout the
@@ -118,8 +122,20 @@ struct Layer {
     out_ln: LayerNorm,
 }
 
+/// How position ids are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// BERT: 0, 1, 2, … for every row.
+    Absolute,
+    /// RoBERTa / XLM-RoBERTa (`create_position_ids_from_input_ids`): a token that is not
+    /// `padding_idx` gets `padding_idx` + its 1-based index among such tokens, a pad gets
+    /// `padding_idx`.
+    Roberta { padding_idx: u32 },
+}
+
 /// BERT embeddings + encoder stack.
 pub struct BertEncoder {
+    positions: Positions,
     word: Tensor,
     position: Tensor,
     token_type: Tensor,
@@ -190,6 +206,7 @@ impl BertEncoder {
             });
         }
         Ok(Self {
+            positions: Positions::Absolute,
             word,
             position,
             token_type,
@@ -201,8 +218,20 @@ impl BertEncoder {
         })
     }
 
+    /// Switches to RoBERTa position ids (XLM-RoBERTa shares everything else with BERT).
+    pub fn with_positions(mut self, positions: Positions) -> Self {
+        self.positions = positions;
+        self
+    }
+
+    /// The longest input the position table allows.
     pub fn max_positions(&self) -> usize {
-        self.position.dims()[0]
+        match self.positions {
+            Positions::Absolute => self.position.dims()[0],
+            Positions::Roberta { padding_idx } => {
+                self.position.dims()[0].saturating_sub(padding_idx as usize + 1)
+            }
+        }
     }
 
     pub fn hidden_size(&self) -> usize {
@@ -221,11 +250,38 @@ impl BertEncoder {
         let (b, l) = input_ids.dims2()?;
         // modeling_bert.py BertEmbeddings.forward: word + token_type + position, LayerNorm.
         let words = self.word.index_select(&input_ids.flatten_all()?, 0)?;
-        let types = self.token_type.index_select(&type_ids.flatten_all()?, 0)?;
-        let pos = self.position.narrow(0, 0, l)?;
-        let x = (words + types)?
-            .reshape((b, l, self.hidden))?
-            .broadcast_add(&pos)?;
+        // A single-row type table (RoBERTa) is all that type id 0 can read.
+        let types = if self.token_type.dims()[0] == 1 {
+            self.token_type.broadcast_as((b * l, self.hidden))?
+        } else {
+            self.token_type.index_select(&type_ids.flatten_all()?, 0)?
+        };
+        let x = match self.positions {
+            Positions::Absolute => {
+                let pos = self.position.narrow(0, 0, l)?;
+                (words + types)?
+                    .reshape((b, l, self.hidden))?
+                    .broadcast_add(&pos)?
+            }
+            Positions::Roberta { padding_idx } => {
+                let ids = input_ids.flatten_all()?.to_vec1::<u32>()?;
+                let mut pos_ids = Vec::with_capacity(ids.len());
+                for row in ids.chunks(l.max(1)) {
+                    let mut n = 0;
+                    for &t in row {
+                        if t == padding_idx {
+                            pos_ids.push(padding_idx);
+                        } else {
+                            n += 1;
+                            pos_ids.push(padding_idx + n);
+                        }
+                    }
+                }
+                let pos_ids = Tensor::from_vec(pos_ids, b * l, input_ids.device())?;
+                let pos = self.position.index_select(&pos_ids, 0)?;
+                ((words + types)? + pos)?.reshape((b, l, self.hidden))?
+            }
+        };
         let mut x = self.emb_ln.forward(&x)?.reshape((b * l, self.hidden))?;
 
         // get_extended_attention_mask adds finfo.min to masked keys; the attention kernel
@@ -237,8 +293,8 @@ impl BertEncoder {
             x = self.layer_forward(layer, &x, &mask, b, l, first_only)?;
         }
         match rows {
-            OutputRows::All => x.reshape((b, l, self.hidden)),
             OutputRows::FirstOnly => Ok(x),
+            _ => super::encoder::select_rows(&x.reshape((b, l, self.hidden))?, &mask, rows),
         }
     }
 

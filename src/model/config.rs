@@ -35,6 +35,10 @@ pub enum Pooling {
     /// The reference code's "w_embeds": dot product of the mean of the `[unused0]`/`[unused1]`
     /// embeddings with the `[unused2]` embedding.
     WEmbeds,
+    /// Mean of the final hidden states over the attended tokens (ModernBERT "mean").
+    Mean,
+    /// The last attended token (decoder rerankers).
+    LastToken,
 }
 
 impl std::fmt::Display for Pooling {
@@ -44,6 +48,8 @@ impl std::fmt::Display for Pooling {
             Pooling::Cls => "cls",
             Pooling::ClsWLin => "cls_w_lin",
             Pooling::WEmbeds => "w_embeds",
+            Pooling::Mean => "mean",
+            Pooling::LastToken => "last token",
         })
     }
 }
@@ -88,6 +94,136 @@ impl std::fmt::Display for Activation {
             Activation::Identity => "identity",
             Activation::Tanh => "tanh",
         })
+    }
+}
+
+/// The model families relex runs, chosen from `config.json`'s `architectures` (or, when
+/// that is absent, its `model_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Family {
+    /// `BertForSequenceClassification` (and bare `BertModel` folders).
+    #[serde(rename = "bert")]
+    Bert,
+    /// `XLMRobertaForSequenceClassification` / `RobertaForSequenceClassification`.
+    #[serde(rename = "xlm-roberta")]
+    XlmRoberta,
+    /// `ModernBertForSequenceClassification`.
+    #[serde(rename = "modernbert")]
+    ModernBert,
+    /// A Qwen3 decoder scored by its last-token "yes"/"no" logits (Qwen3-Reranker).
+    #[serde(rename = "qwen3-reranker")]
+    Qwen3Reranker,
+}
+
+/// `architectures` entries relex loads, with the family each one runs as.
+pub const SUPPORTED_ARCHITECTURES: &[(&str, Family)] = &[
+    ("BertForSequenceClassification", Family::Bert),
+    ("BertModel", Family::Bert),
+    ("XLMRobertaForSequenceClassification", Family::XlmRoberta),
+    ("RobertaForSequenceClassification", Family::XlmRoberta),
+    ("ModernBertForSequenceClassification", Family::ModernBert),
+    ("Qwen3ForCausalLM", Family::Qwen3Reranker),
+];
+
+/// `model_type` values accepted when a config has no `architectures`.
+const SUPPORTED_MODEL_TYPES: &[(&str, Family)] = &[
+    ("bert", Family::Bert),
+    ("xlm-roberta", Family::XlmRoberta),
+    ("roberta", Family::XlmRoberta),
+    ("modernbert", Family::ModernBert),
+    ("qwen3", Family::Qwen3Reranker),
+];
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Bert => "bert",
+            Family::XlmRoberta => "xlm-roberta",
+            Family::ModernBert => "modernbert",
+            Family::Qwen3Reranker => "qwen3-reranker",
+        }
+    }
+
+    /// The family of a parsed `config.json`; an unsupported `architectures` entry or
+    /// `model_type` is an error that names it and lists what relex runs.
+    pub fn detect(raw: &serde_json::Value, path: &Path) -> Result<Self, ModelError> {
+        let supported = || {
+            SUPPORTED_ARCHITECTURES
+                .iter()
+                .map(|(a, f)| format!("{a} ({f})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let archs: Vec<&str> = raw
+            .get("architectures")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let model_type = raw.get("model_type").and_then(|v| v.as_str());
+        let by_type = model_type.map(|m| {
+            SUPPORTED_MODEL_TYPES
+                .iter()
+                .find(|(t, _)| *t == m)
+                .map(|(_, f)| *f)
+        });
+        if let Some(arch) = archs.first() {
+            let family = SUPPORTED_ARCHITECTURES
+                .iter()
+                .find(|(a, _)| a == arch)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| ModelError::Config {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "architectures entry \"{arch}\" is not supported; relex runs {}",
+                        supported()
+                    ),
+                })?;
+            // A model_type that names another (or no known) family contradicts the entry.
+            if let (Some(m), Some(f)) = (model_type, by_type) {
+                if f != Some(family) {
+                    return Err(ModelError::Config {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "model_type \"{m}\" does not match architectures entry \"{arch}\" ({family}); relex runs {}",
+                            supported()
+                        ),
+                    });
+                }
+            }
+            return Ok(family);
+        }
+        match by_type {
+            None => Ok(Family::Bert),
+            Some(Some(f)) => Ok(f),
+            Some(None) => Err(ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!(
+                    "model_type is \"{}\" and no supported architectures entry is given; relex runs {}",
+                    model_type.unwrap_or_default(),
+                    supported()
+                ),
+            }),
+        }
+    }
+
+    /// Reads `config.json` just far enough to tell the family.
+    pub fn from_file(path: &Path) -> Result<(Self, serde_json::Value), ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!("line {} column {}: {e}", e.line(), e.column()),
+            })?;
+        Ok((Self::detect(&raw, path)?, raw))
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -150,13 +286,11 @@ impl BertConfig {
                 path: path.to_path_buf(),
                 message: format!("line {} column {}: {e}", e.line(), e.column()),
             })?;
-        let model_type = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        if !model_type.is_empty() && model_type != "bert" {
+        let family = Family::detect(&raw, path)?;
+        if !matches!(family, Family::Bert | Family::XlmRoberta) {
             return Err(ModelError::Config {
                 path: path.to_path_buf(),
-                message: format!(
-                    "model_type is \"{model_type}\"; relex runs BERT cross-encoders (model_type \"bert\")"
-                ),
+                message: format!("a {family} model is not read as a BERT configuration"),
             });
         }
         let cfg: BertConfig = serde_json::from_value(raw).map_err(|e| ModelError::Config {
@@ -229,13 +363,43 @@ mod tests {
 
     #[test]
     fn rejects_other_architectures_by_name() {
-        let text = MINI.replace("\"bert\"", "\"roberta\"");
+        let text = MINI.replace("\"bert\"", "\"gpt2\"");
         let err = BertConfig::from_json(&text, Path::new("/m/config.json")).unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.contains("/m/config.json") && msg.contains("roberta"),
+            msg.contains("/m/config.json") && msg.contains("gpt2") && msg.contains("XLMRoberta"),
             "{msg}"
         );
+        let text = MINI.replace(
+            "\"model_type\": \"bert\"",
+            "\"model_type\": \"llama\", \"architectures\": [\"LlamaForCausalLM\"]",
+        );
+        let msg = BertConfig::from_json(&text, Path::new("/m/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("\"LlamaForCausalLM\"")
+                && msg.contains("ModernBertForSequenceClassification")
+                && msg.contains("Qwen3ForCausalLM"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn families_come_from_architectures_then_model_type() {
+        let fam = |json: &str| {
+            Family::detect(&serde_json::from_str(json).unwrap(), Path::new("c.json")).unwrap()
+        };
+        assert_eq!(
+            fam(r#"{"architectures": ["XLMRobertaForSequenceClassification"]}"#),
+            Family::XlmRoberta
+        );
+        assert_eq!(fam(r#"{"model_type": "modernbert"}"#), Family::ModernBert);
+        assert_eq!(
+            fam(r#"{"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3"}"#),
+            Family::Qwen3Reranker
+        );
+        assert_eq!(fam(r#"{}"#), Family::Bert);
     }
 
     #[test]

@@ -3,10 +3,15 @@
 
 pub mod bert;
 pub mod config;
+pub mod encoder;
 pub mod heads;
 pub mod hub;
 pub(crate) mod kernels;
+pub mod layers;
+pub mod modernbert;
 pub mod pair_model;
+pub mod prompt;
+pub mod qwen3;
 pub mod scoring;
 pub mod tokenize;
 pub mod weights;
@@ -14,13 +19,15 @@ pub mod zeshel;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Activation, BertConfig, Pooling};
+pub use config::{Activation, BertConfig, Family, Pooling, SUPPORTED_ARCHITECTURES};
 pub use pair_model::{PairModel, PreparedQuery};
 pub use scoring::{BatchSink, PairScore, ScoreOptions, ScoreProgress};
 pub use tokenize::{EncodedPair, PairEncoder, Truncation};
 
-use bert::{BertEncoder, Dense};
+use bert::{BertEncoder, Dense, Positions};
+use encoder::Encoder;
 use heads::{ClassifierHead, ScoreHead, SpecialTokenHead};
+use prompt::PromptEncoder;
 use weights::Weights;
 
 /// Everything that can go wrong loading or running a model, naming the file or tensor.
@@ -127,12 +134,16 @@ pub enum InputMode {
     Pair,
     /// The reference code's fixed 128 + 128 packing for its zero-shot entity-linking models.
     Zeshel,
+    /// An LLM reranker's chat prompt around instruction, query and item (Qwen3-Reranker).
+    Prompt,
 }
 
 /// What the UI and the CLI show about a loaded model.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelInfo {
     pub name: String,
+    /// The model family ("bert", "xlm-roberta", "modernbert", "qwen3-reranker").
+    pub family: Family,
     pub source: String,
     pub pooling: Pooling,
     pub input_mode: InputMode,
@@ -151,9 +162,11 @@ pub struct ModelInfo {
 
 /// A loaded cross-encoder. Immutable after load; scoring takes `&self`.
 pub struct CrossEncoder {
-    encoder: BertEncoder,
+    encoder: Box<dyn Encoder>,
     head: Box<dyn ScoreHead>,
     tokens: PairEncoder,
+    /// The prompt template of LLM rerankers (`InputMode::Prompt`).
+    prompt: Option<PromptEncoder>,
     info: ModelInfo,
 }
 
@@ -174,10 +187,10 @@ impl CrossEncoder {
         }
     }
 
-    /// Loads a Hugging Face folder.
+    /// Loads a Hugging Face folder of any supported family (see [`Family`]).
     pub fn load_folder(dir: &Path, opts: &LoadOptions, name: &str) -> Result<Self, ModelError> {
         let config_path = dir.join("config.json");
-        let cfg = BertConfig::from_file(&config_path)?;
+        let (family, raw) = Family::from_file(&config_path)?;
         let weights_path = ["model.safetensors", "pytorch_model.bin"]
             .iter()
             .map(|f| dir.join(f))
@@ -186,14 +199,46 @@ impl CrossEncoder {
                 path: dir.to_path_buf(),
                 message: "no model.safetensors or pytorch_model.bin in this folder".into(),
             })?;
-        let weights = Weights::load(&weights_path, None, "")?;
-        // BertForSequenceClassification saves the encoder under "bert."; a bare BertModel
-        // (sentence-transformers) saves it at the top level.
-        let mut weights = weights;
-        if weights.has_any_with_prefix("bert.") {
-            weights.set_prefix("bert.");
+        let files = FolderFiles {
+            dir,
+            config: &config_path,
+            weights: &weights_path,
+            raw: &raw,
+        };
+        match family {
+            Family::Bert | Family::XlmRoberta => Self::load_bert(&files, opts, name, family),
+            Family::ModernBert => modernbert::load(&files, opts, name),
+            Family::Qwen3Reranker => qwen3::load(&files, opts, name),
         }
-        let encoder = BertEncoder::load(&weights, &cfg)?;
+    }
+
+    /// BERT and XLM-RoBERTa: the same post-norm encoder, told apart by their position ids,
+    /// weight prefix and classification head.
+    fn load_bert(
+        files: &FolderFiles<'_>,
+        opts: &LoadOptions,
+        name: &str,
+        family: Family,
+    ) -> Result<Self, ModelError> {
+        let (dir, config_path, weights_path) =
+            (files.dir, files.config.to_path_buf(), files.weights);
+        let cfg = BertConfig::from_json(&files.raw.to_string(), &config_path)?;
+        let weights = Weights::load(weights_path, None, "")?;
+        // BertForSequenceClassification saves the encoder under "bert."; a bare BertModel
+        // (sentence-transformers) saves it at the top level; XLMRoberta… under "roberta.".
+        let mut weights = weights;
+        for prefix in ["bert.", "roberta."] {
+            if weights.has_any_with_prefix(prefix) {
+                weights.set_prefix(prefix);
+            }
+        }
+        weights.check_layer_count("encoder.layer.", cfg.num_hidden_layers, &config_path)?;
+        let mut encoder = BertEncoder::load(&weights, &cfg)?;
+        if family == Family::XlmRoberta {
+            encoder = encoder.with_positions(Positions::Roberta {
+                padding_idx: cfg.pad_token_id,
+            });
+        }
         let num_labels = cfg.num_labels();
         let label = opts.label.unwrap_or(num_labels.saturating_sub(1));
         if label >= num_labels {
@@ -207,11 +252,15 @@ impl CrossEncoder {
         let classifier_weights = &weights;
         let has_pooler = classifier_weights.contains("bert.pooler.dense.weight")
             || classifier_weights.contains("pooler.dense.weight");
-        let pooling = opts.pooling.or(cfg.relex_pooling).unwrap_or(if has_pooler {
-            Pooling::ClsPooler
-        } else {
-            Pooling::Cls
-        });
+        let roberta_head = classifier_weights.contains("classifier.out_proj.weight");
+        let pooling = opts
+            .pooling
+            .or(cfg.relex_pooling)
+            .unwrap_or(if has_pooler || roberta_head {
+                Pooling::ClsPooler
+            } else {
+                Pooling::Cls
+            });
         let pooler_prefix = if classifier_weights.contains("bert.pooler.dense.weight") {
             "bert.pooler.dense"
         } else {
@@ -223,11 +272,20 @@ impl CrossEncoder {
             .unwrap_or(cfg.max_position_embeddings.min(512))
             .min(encoder.max_positions());
         let mut tokens = PairEncoder::from_folder(dir, max_length, true)?;
+        if family == Family::XlmRoberta {
+            tokens.set_pad_id(cfg.pad_token_id);
+        }
         let markers = cfg.relex_mention_markers.clone();
         if let Some([a, b]) = &markers {
             tokens.register_special_tokens(&[a, b, "[unused2]"])?;
         }
         let head: Box<dyn ScoreHead> = match pooling {
+            // modeling_roberta.py RobertaClassificationHead: out_proj(tanh(dense(<s>)))
+            Pooling::ClsPooler if roberta_head => Box::new(ClassifierHead {
+                pooler: Some(Dense::load(classifier_weights, "classifier.dense", h, h)?),
+                classifier: Dense::load(classifier_weights, "classifier.out_proj", h, num_labels)?,
+                label,
+            }),
             Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => {
                 let pooler = match pooling {
                     Pooling::Cls => None,
@@ -245,17 +303,24 @@ impl CrossEncoder {
                     .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
                 Box::new(special_token_head(&tokens, &a, &b, "[unused2]")?)
             }
+            Pooling::Mean | Pooling::LastToken => {
+                return Err(ModelError::Config {
+                    path: config_path,
+                    message: format!("{pooling} pooling is not available for {family} models"),
+                })
+            }
         };
-        let files: Vec<&Path> = vec![&config_path, &weights_path];
+        let files: Vec<&Path> = vec![&config_path, weights_path];
         let item_template = cfg
             .relex_item_template
             .clone()
-            .unwrap_or_else(|| DEFAULT_ITEM_TEMPLATE.to_string());
+            .unwrap_or_else(|| default_item_template(family).to_string());
         let settings = format!(
-            "pair|template={item_template}|pooling={pooling}|label={label}|markers={markers:?}"
+            "{family}|template={item_template}|pooling={pooling}|label={label}|markers={markers:?}"
         );
         let info = ModelInfo {
             name: display_name(name),
+            family,
             source: dir.display().to_string(),
             pooling,
             input_mode: InputMode::Pair,
@@ -271,26 +336,33 @@ impl CrossEncoder {
             mention_markers: markers,
             device: "cpu".into(),
         };
-        Ok(Self {
-            encoder,
-            head,
-            tokens,
-            info,
-        })
+        Ok(Self::from_parts(encoder, head, tokens, info))
     }
 
     pub(crate) fn from_parts(
-        encoder: BertEncoder,
+        encoder: impl Encoder + 'static,
         head: Box<dyn ScoreHead>,
         tokens: PairEncoder,
         info: ModelInfo,
     ) -> Self {
         Self {
-            encoder,
+            encoder: Box::new(encoder),
             head,
             tokens,
+            prompt: None,
             info,
         }
+    }
+
+    /// An LLM reranker: its inputs are built by `prompt`, not by pair encoding.
+    pub(crate) fn with_prompt(mut self, prompt: PromptEncoder) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// The prompt template of an LLM reranker.
+    pub fn prompt(&self) -> Option<&PromptEncoder> {
+        self.prompt.as_ref()
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -324,6 +396,37 @@ impl CrossEncoder {
     }
 }
 
+/// The files of a model folder, with `config.json` already parsed.
+pub(crate) struct FolderFiles<'a> {
+    pub dir: &'a Path,
+    pub config: &'a Path,
+    pub weights: &'a Path,
+    pub raw: &'a serde_json::Value,
+}
+
+/// The item template of a family when the model does not give one: BERT-style
+/// vocabularies know `[SEP]`; the others get a plain line break.
+pub fn default_item_template(family: Family) -> &'static str {
+    match family {
+        Family::Bert | Family::ModernBert => DEFAULT_ITEM_TEMPLATE,
+        Family::XlmRoberta | Family::Qwen3Reranker => "{title}\n{text}",
+    }
+}
+
+/// The pair length to use: asked for, else the model's own (relex key), else its
+/// position limit capped at 512; never more than the positions the encoder has.
+pub(crate) fn choose_max_length(
+    opts: &LoadOptions,
+    relex_max_length: Option<usize>,
+    config_positions: usize,
+    encoder_positions: usize,
+) -> usize {
+    opts.max_length
+        .or(relex_max_length)
+        .unwrap_or(config_positions.min(512))
+        .min(encoder_positions)
+}
+
 pub(crate) fn special_token_head(
     tokens: &PairEncoder,
     start: &str,
@@ -342,7 +445,7 @@ pub(crate) fn special_token_head(
     })
 }
 
-fn display_name(spec: &str) -> String {
+pub(crate) fn display_name(spec: &str) -> String {
     let trimmed = spec.trim_end_matches('/');
     trimmed
         .rsplit('/')

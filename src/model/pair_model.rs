@@ -68,6 +68,8 @@ impl PairModel for CrossEncoder {
             InputMode::Zeshel => {
                 QueryTokens::Zeshel(super::zeshel::encode_context(self.pair_encoder(), &text)?)
             }
+            // The chat template interleaves query and item: nothing to tokenise alone.
+            InputMode::Prompt => return Ok(PreparedQuery::plain(text)),
         };
         Ok(PreparedQuery {
             text,
@@ -94,6 +96,15 @@ impl CrossEncoder {
         query: &PreparedQuery,
         items: &[&str],
     ) -> Result<Vec<super::EncodedPair>, ModelError> {
+        if self.info().input_mode == InputMode::Prompt {
+            let prompt = self.prompt().ok_or_else(|| ModelError::Input {
+                message: "internal: a prompt model without its prompt template".into(),
+            })?;
+            return items
+                .par_iter()
+                .map(|item| prompt.encode(query.text(), item))
+                .collect();
+        }
         let owned;
         let tokens = match &query.tokens {
             Some(t) => t,

@@ -117,6 +117,7 @@ impl PairEncoder {
     }
 
     fn new(mut tokenizer: Tokenizer, max_length: usize, origin: &Path) -> Result<Self, ModelError> {
+        let file_pad = tokenizer.get_padding().map(|p| p.pad_id);
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -129,7 +130,11 @@ impl PairEncoder {
                 path: origin.to_path_buf(),
                 message: e.to_string(),
             })?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        let pad_id = tokenizer
+            .token_to_id("[PAD]")
+            .or(file_pad)
+            .or_else(|| tokenizer.token_to_id("<pad>"))
+            .unwrap_or(0);
         Ok(Self {
             tokenizer,
             max_length,
@@ -152,6 +157,11 @@ impl PairEncoder {
 
     pub fn pad_id(&self) -> u32 {
         self.pad_id
+    }
+
+    /// Sets the id used to pad batches (the model's `pad_token_id`).
+    pub fn set_pad_id(&mut self, id: u32) {
+        self.pad_id = id;
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
@@ -204,18 +214,36 @@ impl PairEncoder {
                 message: format!("cannot encode pair: {e}"),
             })?;
         let type_ids = enc.get_type_ids().to_vec();
-        // BERT's processor adds [CLS] + [SEP] to the query side and [SEP] to the item side.
         let special = enc.get_special_tokens_mask();
-        let kept = |side: u32| {
-            type_ids
+        let (q_kept, i_kept) = if type_ids.contains(&1) {
+            // BERT's processor adds [CLS] + [SEP] to the query side (type 0) and [SEP] to
+            // the item side (type 1).
+            let kept = |side: u32| {
+                type_ids
+                    .iter()
+                    .zip(special)
+                    .filter(|(&t, &s)| t == side && s == 0)
+                    .count()
+            };
+            (kept(0), kept(1))
+        } else {
+            // RoBERTa-style processors give both sides type 0: `<s> q </s></s> item </s>`,
+            // so the query is the first run of non-special tokens.
+            let total = special.iter().filter(|&&s| s == 0).count();
+            let first_run = special
                 .iter()
-                .zip(special)
-                .filter(|(&t, &s)| t == side && s == 0)
-                .count()
+                .skip_while(|&&s| s == 1)
+                .take_while(|&&s| s == 0)
+                .count();
+            match (q_len, i_len) {
+                (0, _) => (0, total),
+                (_, 0) => (total, 0),
+                _ => (first_run, total - first_run),
+            }
         };
         let truncation = Truncation {
-            query_tokens_cut: q_len.saturating_sub(kept(0)),
-            item_tokens_cut: i_len.saturating_sub(kept(1)),
+            query_tokens_cut: q_len.saturating_sub(q_kept),
+            item_tokens_cut: i_len.saturating_sub(i_kept),
         };
         let ids = enc.get_ids().to_vec();
         let attention = vec![1u8; ids.len()];

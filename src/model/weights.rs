@@ -121,6 +121,48 @@ impl Weights {
         self.tensors.keys().any(|k| k.starts_with(prefix))
     }
 
+    /// How many layers the file holds under `layers_prefix` (e.g. `encoder.layer.`, after
+    /// the lookup prefix): one more than the highest index `i` of a `{layers_prefix}{i}.` name.
+    pub fn layer_count(&self, layers_prefix: &str) -> usize {
+        let full = self.full_name(layers_prefix);
+        self.tensors
+            .keys()
+            .filter_map(|k| {
+                k.strip_prefix(&full)?
+                    .split('.')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `config.json`'s layer count must be the weights' own: fewer layers in the file fail
+    /// on a missing tensor anyway, but more would be silently ignored (garbage scores).
+    pub fn check_layer_count(
+        &self,
+        layers_prefix: &str,
+        config_layers: usize,
+        config_path: &Path,
+    ) -> Result<(), ModelError> {
+        let found = self.layer_count(layers_prefix);
+        if found != config_layers {
+            return Err(ModelError::Config {
+                path: config_path.to_path_buf(),
+                message: format!(
+                    "num_hidden_layers is {config_layers}, but {} holds {found} layers ({}0 … {}{})",
+                    self.path.display(),
+                    self.full_name(layers_prefix),
+                    self.full_name(layers_prefix),
+                    found.saturating_sub(1)
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn full_name(&self, name: &str) -> String {
         format!("{}{}", self.prefix, name)
     }

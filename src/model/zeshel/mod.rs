@@ -189,6 +189,12 @@ pub fn load_checkpoint(path: &Path, opts: &LoadOptions) -> Result<CrossEncoder, 
             };
             (Box::new(head), n_out, label)
         }
+        Pooling::Mean | Pooling::LastToken => {
+            return Err(ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!("{pooling} pooling is not available for zeshel checkpoints"),
+            })
+        }
     };
     let pooling = match pooling {
         Pooling::ClsPooler => Pooling::ClsWLin,
@@ -201,6 +207,7 @@ pub fn load_checkpoint(path: &Path, opts: &LoadOptions) -> Result<CrossEncoder, 
         _ => Activation::Identity,
     };
     let info = ModelInfo {
+        family: super::Family::Bert,
         name: file_name,
         source: path.display().to_string(),
         pooling,
