@@ -85,7 +85,8 @@ impl SourcesPanel {
                 ui.label(RichText::new(&m.name).monospace())
                     .on_hover_text(&m.source);
                 ui.weak(format!(
-                    "{:.1}M params · {} layers · hidden {}",
+                    "{} · {:.1}M params · {} layers · hidden {}",
+                    m.family,
                     m.parameters as f64 / 1e6,
                     m.layers,
                     m.hidden_size
