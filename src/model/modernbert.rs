@@ -92,7 +92,7 @@ impl ModernBertConfig {
     fn is_local(&self, i: usize) -> bool {
         match &self.layer_types {
             Some(t) => t.get(i).is_some_and(|s| s == "sliding_attention"),
-            None => i % self.global_attn_every_n_layers.unwrap_or(3).max(1) != 0,
+            None => !i.is_multiple_of(self.global_attn_every_n_layers.unwrap_or(3).max(1)),
         }
     }
 

@@ -271,7 +271,7 @@ pub(crate) fn load(
             "hidden_act \"{act}\" (relex runs Qwen3's silu)"
         )));
     }
-    if cfg.num_attention_heads % cfg.kv_heads() != 0 {
+    if !cfg.num_attention_heads.is_multiple_of(cfg.kv_heads()) {
         return Err(bad(format!(
             "num_attention_heads {} is not a multiple of num_key_value_heads {}",
             cfg.num_attention_heads,
