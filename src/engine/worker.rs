@@ -307,6 +307,18 @@ impl Worker {
         Ok(())
     }
 
+    /// What `approx::search` may use for `query`: the loaded index, TF-IDF and AXN.
+    fn search_inputs<'a>(&'a self, query: &'a str, n_items: usize) -> SearchInputs<'a> {
+        SearchInputs {
+            n_items,
+            index: self.index.as_ref().map(|i| &i.cur),
+            tfidf: self.tfidf.as_ref(),
+            query_text: Some(query),
+            axn: self.axn.as_ref(),
+            ..SearchInputs::default()
+        }
+    }
+
     fn search(&mut self, job: JobId, cancel: &CancelToken, req: SearchRequest) -> JobResult {
         let items = self.items.clone().ok_or(EngineError::NoItems)?;
         let n = items.items.len();
@@ -353,14 +365,7 @@ impl Worker {
     ) -> Result<(Ended, Arc<SearchResult>), EngineError> {
         let start = Instant::now();
         let n = row.len();
-        let inputs = SearchInputs {
-            n_items: n,
-            index: self.index.as_ref().map(|i| &i.cur),
-            tfidf: self.tfidf.as_ref(),
-            query_text: Some(&req.query),
-            axn: self.axn.as_ref(),
-            ..SearchInputs::default()
-        };
+        let inputs = self.search_inputs(&req.query, n);
         let params = req.params();
         let result = if req.method == Method::Exact {
             // Exact search is the verification pass below, streamed.
@@ -458,14 +463,7 @@ impl Worker {
             .into_iter()
             .filter(|&b| b <= n)
             .collect();
-        let inputs = SearchInputs {
-            n_items: n,
-            index: self.index.as_ref().map(|i| &i.cur),
-            tfidf: self.tfidf.as_ref(),
-            query_text: Some(&req.query),
-            axn: self.axn.as_ref(),
-            ..SearchInputs::default()
-        };
+        let inputs = self.search_inputs(&req.query, n);
         let mut curves = Vec::new();
         for method in [
             Method::Anncur,

@@ -404,6 +404,24 @@ pub(crate) struct FolderFiles<'a> {
     pub raw: &'a serde_json::Value,
 }
 
+impl FolderFiles<'_> {
+    /// The config as a family's own config type, errors naming config.json.
+    pub fn parse_config<T: serde::de::DeserializeOwned>(&self) -> Result<T, ModelError> {
+        serde_json::from_value(self.raw.clone()).map_err(|e| ModelError::Config {
+            path: self.config.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A config error naming config.json.
+    pub fn config_error(&self, message: String) -> ModelError {
+        ModelError::Config {
+            path: self.config.to_path_buf(),
+            message,
+        }
+    }
+}
+
 /// The item template of a family when the model does not give one: BERT-style
 /// vocabularies know `[SEP]`; the others get a plain line break.
 pub fn default_item_template(family: Family) -> &'static str {

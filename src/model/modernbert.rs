@@ -379,15 +379,8 @@ pub(crate) fn load(
     name: &str,
 ) -> Result<CrossEncoder, ModelError> {
     let config_path = files.config;
-    let cfg: ModernBertConfig =
-        serde_json::from_value(files.raw.clone()).map_err(|e| ModelError::Config {
-            path: config_path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let bad = |message: String| ModelError::Config {
-        path: config_path.to_path_buf(),
-        message,
-    };
+    let cfg: ModernBertConfig = files.parse_config()?;
+    let bad = |message: String| files.config_error(message);
     let mut weights = Weights::load(files.weights, None, "")?;
     weights.set_prefix("model.");
     weights.check_layer_count("layers.", cfg.num_hidden_layers, config_path)?;

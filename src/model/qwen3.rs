@@ -252,15 +252,8 @@ pub(crate) fn load(
     name: &str,
 ) -> Result<CrossEncoder, ModelError> {
     let config_path = files.config;
-    let cfg: Qwen3Config =
-        serde_json::from_value(files.raw.clone()).map_err(|e| ModelError::Config {
-            path: config_path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let bad = |message: String| ModelError::Config {
-        path: config_path.to_path_buf(),
-        message,
-    };
+    let cfg: Qwen3Config = files.parse_config()?;
+    let bad = |message: String| files.config_error(message);
     if cfg.use_sliding_window {
         return Err(bad(
             "use_sliding_window is true; relex runs Qwen3 with full causal attention only".into(),
