@@ -113,3 +113,30 @@ fn brackets_mark_the_mention_like_the_markers_do() {
     assert_eq!(a.logit, b.logit);
     assert_eq!(a.tokens, b.tokens);
 }
+
+/// The demo index shipped for each model must match that model's scoring fingerprint
+/// and the demo items, or the app's demo would silently fall back to TF-IDF.
+#[test]
+fn each_shipped_model_loads_its_demo_index() {
+    let items_path = relex::assets::demo_dir().join("items.jsonl");
+    let list = relex::items::load_items(&items_path, &relex::items::LoadOptions::default())
+        .expect("demo items");
+    let stamp = relex::index::ItemsStamp {
+        source: items_path.display().to_string(),
+        count: list.items.len(),
+        fingerprint: relex::items::fingerprint(&list.items),
+    };
+    for model_dir in relex::assets::embedded_models() {
+        let model = CrossEncoder::load(model_dir.to_str().expect("utf-8"), &LoadOptions::default())
+            .expect("shipped model loads");
+        let dir = relex::assets::demo_index_dir(&model_dir);
+        assert!(
+            dir.ends_with(format!("index-{}", model.info().name)),
+            "{} has its own index folder",
+            model.info().name
+        );
+        let idx = relex::index::load(&dir, &relex::index::ModelStamp::of(model.info()), &stamp)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert_eq!(idx.cur.n_items(), list.items.len());
+    }
+}

@@ -67,7 +67,7 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
     let texts = crate::items::ce_texts(&list.items, &model.info().item_template);
     let n = texts.len();
     let index = match a.method {
-        Method::Anncur | Method::Adacur => {
+        Method::Anncur | Method::Adacur | Method::Axn => {
             let dir = a
                 .index
                 .as_ref()
@@ -82,10 +82,24 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let tfidf = match a.method {
-        Method::Tfidf => Some(TfIdfIndex::build(&crate::items::ce_texts(
+        Method::Tfidf | Method::Axn => Some(TfIdfIndex::build(&crate::items::ce_texts(
             &list.items,
             crate::items::PLAIN_TEXT_TEMPLATE,
         ))?),
+        _ => None,
+    };
+    // AXN reads a sparse sample of the dense index (see approx::axn::index_from_dense).
+    let axn = match (&index, a.method) {
+        (Some(idx), Method::Axn) => {
+            let texts: Vec<String> = idx.anchors.iter().map(|q| q.text.clone()).collect();
+            Some(approx::axn::index_from_dense(
+                idx.cur.r(),
+                Some(&texts),
+                tfidf.as_ref(),
+                approx::axn::default_per_row(n),
+                &approx::axn::AxnFactorParams::default(),
+            )?)
+        }
         _ => None,
     };
     let inputs = SearchInputs {
@@ -93,6 +107,7 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
         index: index.as_ref().map(|i| &i.cur),
         tfidf: tfidf.as_ref(),
         query_text: Some(&a.query),
+        axn: axn.as_ref(),
         ..SearchInputs::default()
     };
     let params = SearchParams {
