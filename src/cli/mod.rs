@@ -165,6 +165,20 @@ pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error and its causes on one line, each said once: library errors already quote
+/// their OS cause (`path: No such file or directory`), which anyhow's chain would repeat.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Parses the command line and runs it; errors are printed once, here.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -184,8 +198,29 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_quoted_by_its_wrapper_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let items = crate::items::load_items(
+            std::path::Path::new("/nonexistent/relex/items.jsonl"),
+            &crate::items::LoadOptions::default(),
+        )
+        .unwrap_err();
+        let line = error_chain(&anyhow::Error::new(items));
+        assert_eq!(line.matches("os error").count(), 1, "{line}");
+        assert!(line.contains("/nonexistent/relex/items.jsonl"), "{line}");
+        // A context that does not quote its cause keeps it.
+        let e = anyhow::Error::new(io).context("reading x.npy");
+        assert_eq!(error_chain(&e), "reading x.npy: No such file or directory");
     }
 }
