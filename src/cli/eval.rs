@@ -41,9 +41,11 @@ pub struct EvalArgs {
     /// Anchor items k_i for ANNCUR.
     #[arg(long, default_value_t = 50)]
     pub anchors: usize,
-    #[arg(long, default_value = "random")]
+    /// How anchor items are chosen: l2greedy (measured best on the demo), random,
+    /// topscoring, kmeans++ or kmeans.
+    #[arg(long, default_value = "l2greedy")]
     pub anchor_strategy: AnchorStrategy,
-    /// Methods, comma separated: anncur, adacur, tfidf, random, exact.
+    /// Methods, comma separated: anncur, adacur, axn, tfidf, random, exact.
     #[arg(long, value_delimiter = ',', default_value = "anncur,adacur,random")]
     pub method: Vec<Method>,
     #[arg(long, value_delimiter = ',', default_value = "50,100,200,500,1000")]

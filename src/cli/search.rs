@@ -34,8 +34,9 @@ pub struct SearchArgs {
     /// Anchor items k_i (anncur).
     #[arg(long, default_value_t = 50)]
     pub anchors: usize,
-    /// How anchor items are chosen: random, top-scoring or kmeans++.
-    #[arg(long, default_value = "random")]
+    /// How anchor items are chosen: l2greedy (measured best on the demo), random,
+    /// topscoring, kmeans++ or kmeans.
+    #[arg(long, default_value = "l2greedy")]
     pub anchor_strategy: AnchorStrategy,
     #[arg(long, short = 'k', default_value_t = 10)]
     pub top: usize,
