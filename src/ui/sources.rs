@@ -218,7 +218,7 @@ impl SourcesPanel {
         job: Option<&ActiveJob>,
         actions: &mut Vec<Action>,
     ) {
-        ui.label(RichText::new("Index (for ANNCUR / ADACUR)").strong());
+        ui.label(RichText::new("Index (for ANNCUR / ADACUR / AXN)").strong());
         match &session.index {
             Some(ix) => {
                 ui.small(format!(
