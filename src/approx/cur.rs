@@ -105,6 +105,9 @@ pub struct CurIndex {
     r: Matrix,
     anchor_queries: Vec<String>,
     cache: Mutex<Vec<(FactorKey, Arc<AnchorFactor>)>>,
+    /// Anchor sets already chosen: the greedy and clustering strategies cost a pass
+    /// over R, which a search (ADACUR's first round) must not repeat per query.
+    anchor_sets: Mutex<Vec<(FactorKey, Arc<Vec<usize>>)>>,
 }
 
 impl Clone for CurIndex {
@@ -113,6 +116,7 @@ impl Clone for CurIndex {
             r: self.r.clone(),
             anchor_queries: self.anchor_queries.clone(),
             cache: Mutex::new(Vec::new()),
+            anchor_sets: Mutex::new(Vec::new()),
         }
     }
 }
@@ -147,6 +151,7 @@ impl CurIndex {
             r,
             anchor_queries,
             cache: Mutex::new(Vec::new()),
+            anchor_sets: Mutex::new(Vec::new()),
         })
     }
 
@@ -184,8 +189,8 @@ impl CurIndex {
         }
         // Built outside the lock: concurrent first users may both compute it,
         // which is harmless and keeps the GUI thread from blocking on a build.
-        let anchors = select_anchor_items(&self.r, k_i, strategy, seed)?;
-        let f = Arc::new(self.factor_for_anchors(anchors)?);
+        let anchors = self.anchor_items(k_i, strategy, seed)?;
+        let f = Arc::new(self.factor_for_anchors(anchors.to_vec())?);
         let mut cache = self.lock_cache();
         if let Some(existing) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(existing.1.clone());
@@ -195,6 +200,28 @@ impl CurIndex {
         }
         cache.push((key, f.clone()));
         Ok(f)
+    }
+
+    /// The `k` anchor items of `strategy` and `seed` ([`select_anchor_items`]), chosen on
+    /// first use and then reused (the last few sets are kept).
+    pub fn anchor_items(
+        &self,
+        k: usize,
+        strategy: AnchorStrategy,
+        seed: u64,
+    ) -> Result<Arc<Vec<usize>>> {
+        let key = (k, strategy, seed);
+        let lock = || self.anchor_sets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, a)) = lock().iter().find(|(k, _)| *k == key) {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(select_anchor_items(&self.r, k, strategy, seed)?);
+        let mut sets = lock();
+        if sets.len() >= FACTOR_CACHE_CAPACITY {
+            sets.remove(0);
+        }
+        sets.push((key, a.clone()));
+        Ok(a)
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, Vec<(FactorKey, Arc<AnchorFactor>)>> {

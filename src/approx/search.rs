@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::adacur::{adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
 use super::axn::{axn_search, AxnIndex, AxnParams};
 use super::baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
-use super::cur::{anncur_search_with_factor, select_anchor_items, AnchorFactor, CurIndex};
+use super::cur::{anncur_search_with_factor, AnchorFactor, CurIndex};
 use super::{AnchorStrategy, ApproxError, Method, PairScorer, Result, SearchResult, SplitMix64};
 
 /// What a search costs and returns; the same for every method (some ignore some).
@@ -143,9 +143,9 @@ pub fn search<S: PairScorer + ?Sized>(
             let rounds = super::round_sizes(budget, params.adacur_rounds);
             let first: Vec<usize> = match inputs.first_round {
                 Some(f) => f.to_vec(),
-                None => {
-                    select_anchor_items(index.r(), rounds[0], params.anchor_strategy, params.seed)?
-                }
+                None => index
+                    .anchor_items(rounds[0], params.anchor_strategy, params.seed)?
+                    .to_vec(),
             };
             // Exploration draws from its own stream so it does not shift the first draw.
             let rng = SplitMix64::for_stream(params.seed, inputs.stream.unwrap_or(u64::MAX));
