@@ -71,10 +71,33 @@ pub struct ModelArgs {
     /// Tokenizer (tokenizer.json or vocab.txt) for checkpoints that ship without one.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Where to run the model: cpu, cuda, cuda:N or auto (the first GPU if there is one).
+    /// GPUs need a build with the `cuda` feature (scripts/build_cuda.sh).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: crate::model::DeviceSpec,
+    /// Number format on a GPU: f16 (default), bf16 or f32. The CPU always computes in f32.
+    #[arg(long, default_value = "f16", value_parser = parse_precision)]
+    pub precision: crate::model::Precision,
+}
+
+pub fn parse_device(s: &str) -> Result<crate::model::DeviceSpec, String> {
+    s.parse()
+}
+
+fn parse_precision(s: &str) -> Result<crate::model::Precision, String> {
+    s.parse()
 }
 
 impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<crate::model::CrossEncoder> {
+        self.load_on(self.device)
+    }
+
+    /// Loads the model on `device` instead of `--device` (one copy per GPU of `--devices`).
+    pub fn load_on(
+        &self,
+        device: crate::model::DeviceSpec,
+    ) -> anyhow::Result<crate::model::CrossEncoder> {
         let spec = self
             .model
             .clone()
@@ -84,6 +107,8 @@ impl ModelArgs {
             label: self.label,
             tokenizer: self.tokenizer.clone(),
             pooling: None,
+            device,
+            precision: self.precision,
         };
         Ok(crate::model::CrossEncoder::load(&spec, &opts)?)
     }

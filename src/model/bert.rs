@@ -133,6 +133,18 @@ pub enum Positions {
     Roberta { padding_idx: u32 },
 }
 
+impl Positions {
+    /// The longest input a position table of `table_len` rows allows.
+    pub fn max_positions(self, table_len: usize) -> usize {
+        match self {
+            Positions::Absolute => table_len,
+            Positions::Roberta { padding_idx } => {
+                table_len.saturating_sub(padding_idx as usize + 1)
+            }
+        }
+    }
+}
+
 /// BERT embeddings + encoder stack.
 pub struct BertEncoder {
     positions: Positions,
@@ -226,12 +238,7 @@ impl BertEncoder {
 
     /// The longest input the position table allows.
     pub fn max_positions(&self) -> usize {
-        match self.positions {
-            Positions::Absolute => self.position.dims()[0],
-            Positions::Roberta { padding_idx } => {
-                self.position.dims()[0].saturating_sub(padding_idx as usize + 1)
-            }
-        }
+        self.positions.max_positions(self.position.dims()[0])
     }
 
     pub fn hidden_size(&self) -> usize {

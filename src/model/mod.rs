@@ -3,6 +3,8 @@
 
 pub mod bert;
 pub mod config;
+pub mod device;
+pub mod device_bert;
 pub mod encoder;
 pub mod heads;
 pub mod hub;
@@ -20,11 +22,14 @@ pub mod zeshel;
 use std::path::{Path, PathBuf};
 
 pub use config::{Activation, BertConfig, Family, Pooling, SUPPORTED_ARCHITECTURES};
-pub use pair_model::{PairModel, PreparedQuery};
+pub use device::{DeviceSpec, Precision};
+pub use pair_model::{PairModel, PreparedItems, PreparedQuery};
 pub use scoring::{BatchSink, PairScore, ScoreOptions, ScoreProgress};
-pub use tokenize::{EncodedPair, PairEncoder, Truncation};
+pub use tokenize::{EncodedItem, EncodedPair, PairEncoder, Truncation};
 
 use bert::{BertEncoder, Dense, Positions};
+use device::Backend;
+use device_bert::{DeviceBert, DeviceHead};
 use encoder::Encoder;
 use heads::{ClassifierHead, ScoreHead, SpecialTokenHead};
 use prompt::PromptEncoder;
@@ -124,6 +129,10 @@ pub struct LoadOptions {
     pub tokenizer: Option<PathBuf>,
     /// Overrides the pooling read from the config.
     pub pooling: Option<Pooling>,
+    /// Where to run (default: the CPU's fused kernels).
+    pub device: DeviceSpec,
+    /// Storage and compute type on a GPU (default f16); the CPU kernels always use f32.
+    pub precision: Precision,
 }
 
 /// How query and item texts become one input row.
@@ -162,12 +171,78 @@ pub struct ModelInfo {
 
 /// A loaded cross-encoder. Immutable after load; scoring takes `&self`.
 pub struct CrossEncoder {
-    encoder: Box<dyn Encoder>,
-    head: Box<dyn ScoreHead>,
+    runner: Runner,
     tokens: PairEncoder,
     /// The prompt template of LLM rerankers (`InputMode::Prompt`).
     prompt: Option<PromptEncoder>,
     info: ModelInfo,
+}
+
+/// What runs the forward pass: an encoder of any family with a host-side head on the
+/// CPU kernels, or the whole BERT model on a candle device (GPU).
+pub(crate) enum Runner {
+    Host {
+        encoder: Box<dyn Encoder>,
+        head: Box<dyn ScoreHead>,
+    },
+    Device(Box<DeviceBert>),
+}
+
+/// Which head a BERT-family model has, before it is built for a backend.
+enum HeadPlan {
+    /// Optional pooler (dense + tanh, a weight prefix), then a linear (a weight prefix).
+    Classifier {
+        pooler: Option<&'static str>,
+        classifier: &'static str,
+        label: usize,
+    },
+    SpecialTokens(SpecialTokenHead),
+}
+
+impl HeadPlan {
+    fn host(self, w: &Weights, h: usize, labels: usize) -> Result<Box<dyn ScoreHead>, ModelError> {
+        Ok(match self {
+            HeadPlan::Classifier {
+                pooler,
+                classifier,
+                label,
+            } => Box::new(ClassifierHead {
+                pooler: pooler.map(|p| Dense::load(w, p, h, h)).transpose()?,
+                classifier: Dense::load(w, classifier, h, labels)?,
+                label,
+            }),
+            HeadPlan::SpecialTokens(head) => Box::new(head),
+        })
+    }
+
+    fn device(
+        self,
+        w: &Weights,
+        h: usize,
+        labels: usize,
+        dev: &candle_core::Device,
+        dt: Precision,
+    ) -> Result<DeviceHead, ModelError> {
+        use device_bert::Linear;
+        Ok(match self {
+            HeadPlan::Classifier {
+                pooler,
+                classifier,
+                label,
+            } => DeviceHead::Classifier {
+                pooler: pooler
+                    .map(|p| Linear::load(w, p, h, h, dev, dt))
+                    .transpose()?,
+                classifier: Linear::load(w, classifier, h, labels, dev, dt)?,
+                label,
+            },
+            HeadPlan::SpecialTokens(t) => DeviceHead::SpecialTokens {
+                mention_start: t.mention_start,
+                mention_end: t.mention_end,
+                item_marker: t.item_marker,
+            },
+        })
+    }
 }
 
 /// The default item template when a model does not say: title and text joined by the
@@ -179,7 +254,10 @@ impl CrossEncoder {
     pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, ModelError> {
         match ModelSource::parse(spec)? {
             ModelSource::Folder(dir) => Self::load_folder(&dir, opts, spec),
-            ModelSource::Checkpoint(path) => zeshel::load_checkpoint(&path, opts),
+            ModelSource::Checkpoint(path) => {
+                require_cpu(opts, "a reference-code checkpoint")?;
+                zeshel::load_checkpoint(&path, opts)
+            }
             ModelSource::Hub(id) => {
                 let dir = hub::fetch(&id)?;
                 Self::load_folder(&dir, opts, &id)
@@ -207,8 +285,14 @@ impl CrossEncoder {
         };
         match family {
             Family::Bert | Family::XlmRoberta => Self::load_bert(&files, opts, name, family),
-            Family::ModernBert => modernbert::load(&files, opts, name),
-            Family::Qwen3Reranker => qwen3::load(&files, opts, name),
+            Family::ModernBert => {
+                require_cpu(opts, "ModernBERT")?;
+                modernbert::load(&files, opts, name)
+            }
+            Family::Qwen3Reranker => {
+                require_cpu(opts, "Qwen3-Reranker")?;
+                qwen3::load(&files, opts, name)
+            }
         }
     }
 
@@ -233,12 +317,20 @@ impl CrossEncoder {
             }
         }
         weights.check_layer_count("encoder.layer.", cfg.num_hidden_layers, &config_path)?;
-        let mut encoder = BertEncoder::load(&weights, &cfg)?;
-        if family == Family::XlmRoberta {
-            encoder = encoder.with_positions(Positions::Roberta {
+        let positions = match family {
+            Family::XlmRoberta => Positions::Roberta {
                 padding_idx: cfg.pad_token_id,
-            });
-        }
+            },
+            _ => Positions::Absolute,
+        };
+        let backend = device::resolve(opts.device)?;
+        // The CPU encoder is built only for the CPU: a GPU run never holds an f32 copy.
+        let host_encoder = match backend {
+            Backend::FusedCpu => Some(BertEncoder::load(&weights, &cfg)?.with_positions(positions)),
+            Backend::Candle(_) => None,
+        };
+        let encoder_positions = positions.max_positions(cfg.max_position_embeddings);
+        let encoder_weights_prefix = weights.prefix().to_string();
         let num_labels = cfg.num_labels();
         let label = opts.label.unwrap_or(num_labels.saturating_sub(1));
         if label >= num_labels {
@@ -249,10 +341,9 @@ impl CrossEncoder {
         }
         let h = cfg.hidden_size;
         weights.set_prefix("");
-        let classifier_weights = &weights;
-        let has_pooler = classifier_weights.contains("bert.pooler.dense.weight")
-            || classifier_weights.contains("pooler.dense.weight");
-        let roberta_head = classifier_weights.contains("classifier.out_proj.weight");
+        let has_pooler =
+            weights.contains("bert.pooler.dense.weight") || weights.contains("pooler.dense.weight");
+        let roberta_head = weights.contains("classifier.out_proj.weight");
         let pooling = opts
             .pooling
             .or(cfg.relex_pooling)
@@ -261,7 +352,7 @@ impl CrossEncoder {
             } else {
                 Pooling::Cls
             });
-        let pooler_prefix = if classifier_weights.contains("bert.pooler.dense.weight") {
+        let pooler_prefix = if weights.contains("bert.pooler.dense.weight") {
             "bert.pooler.dense"
         } else {
             "pooler.dense"
@@ -270,7 +361,7 @@ impl CrossEncoder {
             .max_length
             .or(cfg.relex_max_length)
             .unwrap_or(cfg.max_position_embeddings.min(512))
-            .min(encoder.max_positions());
+            .min(encoder_positions);
         let mut tokens = PairEncoder::from_folder(dir, max_length, true)?;
         if family == Family::XlmRoberta {
             tokens.set_pad_id(cfg.pad_token_id);
@@ -279,29 +370,23 @@ impl CrossEncoder {
         if let Some([a, b]) = &markers {
             tokens.register_special_tokens(&[a, b, "[unused2]"])?;
         }
-        let head: Box<dyn ScoreHead> = match pooling {
+        let plan = match pooling {
             // modeling_roberta.py RobertaClassificationHead: out_proj(tanh(dense(<s>)))
-            Pooling::ClsPooler if roberta_head => Box::new(ClassifierHead {
-                pooler: Some(Dense::load(classifier_weights, "classifier.dense", h, h)?),
-                classifier: Dense::load(classifier_weights, "classifier.out_proj", h, num_labels)?,
+            Pooling::ClsPooler if roberta_head => HeadPlan::Classifier {
+                pooler: Some("classifier.dense"),
+                classifier: "classifier.out_proj",
                 label,
-            }),
-            Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => {
-                let pooler = match pooling {
-                    Pooling::Cls => None,
-                    _ => Some(Dense::load(classifier_weights, pooler_prefix, h, h)?),
-                };
-                Box::new(ClassifierHead {
-                    pooler,
-                    classifier: Dense::load(classifier_weights, "classifier", h, num_labels)?,
-                    label,
-                })
-            }
+            },
+            Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => HeadPlan::Classifier {
+                pooler: (pooling != Pooling::Cls).then_some(pooler_prefix),
+                classifier: "classifier",
+                label,
+            },
             Pooling::WEmbeds => {
                 let [a, b] = markers
                     .clone()
                     .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
-                Box::new(special_token_head(&tokens, &a, &b, "[unused2]")?)
+                HeadPlan::SpecialTokens(special_token_head(&tokens, &a, &b, "[unused2]")?)
             }
             Pooling::Mean | Pooling::LastToken => {
                 return Err(ModelError::Config {
@@ -309,6 +394,28 @@ impl CrossEncoder {
                     message: format!("{pooling} pooling is not available for {family} models"),
                 })
             }
+        };
+        let (runner, device_name) = match (backend, host_encoder) {
+            (Backend::Candle(dev), _) => {
+                let dt = opts.precision;
+                let head = plan.device(&weights, h, num_labels, &dev, dt)?;
+                weights.set_prefix(&encoder_weights_prefix);
+                let model = DeviceBert::load(&weights, &cfg, positions, head, &dev, dt)?;
+                weights.set_prefix("");
+                let name = format!("{} ({})", device_label(&dev), opts.precision);
+                (Runner::Device(Box::new(model)), name)
+            }
+            (Backend::FusedCpu, Some(encoder)) => {
+                let head = plan.host(&weights, h, num_labels)?;
+                (
+                    Runner::Host {
+                        encoder: Box::new(encoder),
+                        head,
+                    },
+                    "cpu".to_string(),
+                )
+            }
+            (Backend::FusedCpu, None) => unreachable!("the CPU encoder is built for the CPU"),
         };
         let files: Vec<&Path> = vec![&config_path, weights_path];
         let item_template = cfg
@@ -334,9 +441,14 @@ impl CrossEncoder {
             fingerprint: weights::scoring_fingerprint(&files, &tokens.fingerprint(), &settings)?,
             item_template,
             mention_markers: markers,
-            device: "cpu".into(),
+            device: device_name,
         };
-        Ok(Self::from_parts(encoder, head, tokens, info))
+        Ok(Self {
+            runner,
+            tokens,
+            prompt: None,
+            info,
+        })
     }
 
     pub(crate) fn from_parts(
@@ -346,8 +458,10 @@ impl CrossEncoder {
         info: ModelInfo,
     ) -> Self {
         Self {
-            encoder: Box::new(encoder),
-            head,
+            runner: Runner::Host {
+                encoder: Box::new(encoder),
+                head,
+            },
             tokens,
             prompt: None,
             info,
@@ -393,6 +507,29 @@ impl CrossEncoder {
             }
             None => query.to_string(),
         }
+    }
+}
+
+/// How a candle device is named to users.
+fn device_label(dev: &candle_core::Device) -> String {
+    match dev.location() {
+        candle_core::DeviceLocation::Cpu => "cpu-candle".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Families and formats that only the CPU kernels run: a GPU request is an error (and
+/// `auto` falls back to the CPU).
+pub(crate) fn require_cpu(opts: &LoadOptions, what: &str) -> Result<(), ModelError> {
+    match device::resolve(opts.device)? {
+        Backend::FusedCpu => Ok(()),
+        Backend::Candle(_) => Err(ModelError::Input {
+            message: format!(
+                "{what} runs on the CPU only for now; the GPU path covers BERT and \
+                 XLM-RoBERTa cross-encoders (use --device cpu)"
+            ),
+        }),
     }
 }
 

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::scoring::BatchSink;
-use super::tokenize::EncodedQuery;
+use super::tokenize::{EncodedItem, EncodedQuery};
 use super::zeshel::ZeshelContext;
 use super::{CrossEncoder, InputMode, ModelError, ModelInfo, ScoreOptions};
 
@@ -37,6 +37,18 @@ impl PreparedQuery {
     }
 }
 
+/// Items tokenised once, to be paired with many queries ([`PairModel::prepare_items`]).
+pub struct PreparedItems {
+    tokens: Option<Vec<EncodedItem>>,
+}
+
+impl PreparedItems {
+    /// Nothing prepared: the model tokenises items with every query.
+    pub fn none() -> Self {
+        Self { tokens: None }
+    }
+}
+
 /// What scoring code needs from a cross-encoder.
 pub trait PairModel: Send + Sync {
     fn info(&self) -> &ModelInfo;
@@ -54,6 +66,25 @@ pub trait PairModel: Send + Sync {
         opts: &ScoreOptions,
         on_batch: &mut BatchSink<'_>,
     ) -> Result<(), ModelError>;
+
+    /// Tokenises `items` once for [`PairModel::score_prepared_items`]. The default
+    /// prepares nothing.
+    fn prepare_items(&self, _items: &[&str]) -> Result<PreparedItems, ModelError> {
+        Ok(PreparedItems::none())
+    }
+
+    /// [`PairModel::score_prepared`] with the items' tokens from `prepare_items` (which
+    /// must have been given the same `items`).
+    fn score_prepared_items(
+        &self,
+        query: &PreparedQuery,
+        items: &[&str],
+        _prepared: &PreparedItems,
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        self.score_prepared(query, items, opts, on_batch)
+    }
 }
 
 impl PairModel for CrossEncoder {
@@ -86,6 +117,41 @@ impl PairModel for CrossEncoder {
     ) -> Result<(), ModelError> {
         let pairs = self.encode_prepared(query, items)?;
         self.score_encoded(&pairs, opts, on_batch)
+    }
+
+    fn prepare_items(&self, items: &[&str]) -> Result<PreparedItems, ModelError> {
+        if self.info().input_mode != InputMode::Pair {
+            return Ok(PreparedItems::none());
+        }
+        let tok = self.pair_encoder();
+        let tokens = items
+            .par_iter()
+            .map(|it| tok.encode_item(it))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PreparedItems {
+            tokens: Some(tokens),
+        })
+    }
+
+    fn score_prepared_items(
+        &self,
+        query: &PreparedQuery,
+        items: &[&str],
+        prepared: &PreparedItems,
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        match (&query.tokens, &prepared.tokens) {
+            (Some(QueryTokens::Pair(q)), Some(item_tokens)) if item_tokens.len() == items.len() => {
+                let tok = self.pair_encoder();
+                let pairs = item_tokens
+                    .par_iter()
+                    .map(|it| tok.pair(q, it))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.score_encoded(&pairs, opts, on_batch)
+            }
+            _ => self.score_prepared(query, items, opts, on_batch),
+        }
     }
 }
 

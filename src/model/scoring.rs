@@ -7,8 +7,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::bert::{batch_tensors, OutputRows};
+use super::device_bert::{DeviceBert, HostBatch};
 use super::tokenize::{EncodedPair, Truncation};
-use super::{CrossEncoder, ModelError};
+use super::{CrossEncoder, ModelError, Runner};
 
 /// One scored pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -24,7 +25,7 @@ pub struct PairScore {
 
 /// Batching knobs. The defaults keep a batch's padded size near 8k tokens, where the
 /// GEMMs are large enough to run at full speed and the attention scores stay in cache.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScoreOptions {
     /// Upper bound on batch_size × longest pair in the batch.
     pub max_batch_tokens: usize,
@@ -39,6 +40,16 @@ impl Default for ScoreOptions {
             max_batch_size: 128,
         }
     }
+}
+
+impl ScoreOptions {
+    /// A GPU's defaults: batches of up to 1,024 pairs and 64k padded tokens, large enough
+    /// that cuBLAS runs at full width while a long batch's attention scores (B × heads ×
+    /// L × L) stay well under a gigabyte.
+    pub const GPU: ScoreOptions = ScoreOptions {
+        max_batch_tokens: 65536,
+        max_batch_size: 1024,
+    };
 }
 
 /// Receives each finished batch as `(input index, score)` pairs with the progress;
@@ -92,6 +103,50 @@ impl CrossEncoder {
             .collect()
     }
 
+    /// Scores independent (query, item) pairs; `on_batch` gets indices into `pairs`. On a
+    /// GPU the pairs are tokenised in chunks on the CPU's cores while the previous chunk
+    /// runs on the device, so tokenisation hides behind compute; on the CPU (where both
+    /// would compete for the same cores) they are tokenised first, then scored.
+    pub fn score_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        if matches!(self.runner, Runner::Host { .. }) {
+            let encoded = self.encode_pairs(pairs)?;
+            return self.score_encoded(&encoded, opts, on_batch);
+        }
+        // Large enough for full GPU batches of every length bucket, small enough that
+        // the first chunk is ready quickly.
+        const CHUNK: usize = 16384;
+        let total = pairs.len();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for (k, chunk) in pairs.chunks(CHUNK).enumerate() {
+                    let encoded = self.encode_pairs(chunk).map(|e| (k * CHUNK, e));
+                    let failed = encoded.is_err();
+                    // A closed channel means the scorer stopped (error or cancel).
+                    if tx.send(encoded).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut done = 0;
+            for chunk in rx {
+                let (offset, encoded) = chunk?;
+                self.score_encoded(&encoded, opts, &mut |batch, _| {
+                    let shifted: Vec<(usize, PairScore)> =
+                        batch.iter().map(|&(i, s)| (i + offset, s)).collect();
+                    done += batch.len();
+                    on_batch(&shifted, ScoreProgress { done, total })
+                })?;
+            }
+            Ok(())
+        })
+    }
+
     /// Scores encoded pairs batch by batch, longest first. After each batch `on_batch`
     /// receives `(input index, score)` pairs and the progress; returning `Break` stops
     /// with `ModelError::Cancelled` (already delivered batches stay delivered).
@@ -101,6 +156,9 @@ impl CrossEncoder {
         opts: &ScoreOptions,
         on_batch: &mut BatchSink<'_>,
     ) -> Result<(), ModelError> {
+        if let Runner::Device(model) = &self.runner {
+            return self.score_on_device(model, pairs, opts, on_batch);
+        }
         let batches = plan_batches(pairs, opts);
         let total = pairs.len();
         let mut done = 0;
@@ -113,6 +171,91 @@ impl CrossEncoder {
             }
         }
         Ok(())
+    }
+
+    /// The GPU loop: batch n+1 is padded, uploaded and queued while the device still runs
+    /// batch n, and batch n's logits are read only then, so the device never waits for
+    /// the host between batches.
+    fn score_on_device(
+        &self,
+        model: &DeviceBert,
+        pairs: &[EncodedPair],
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        // The CPU-sized defaults would starve a GPU; explicit options are kept.
+        let opts = if *opts == ScoreOptions::default() {
+            &ScoreOptions::GPU
+        } else {
+            opts
+        };
+        let total = pairs.len();
+        let mut done = 0;
+        let mut in_flight: Option<(Vec<usize>, candle_core::Tensor)> = None;
+        let mut deliver = |indices: Vec<usize>, logits: candle_core::Tensor, done: &mut usize| {
+            let logits = logits.to_vec1::<f32>()?;
+            *done += indices.len();
+            let delivered: Vec<(usize, PairScore)> = indices
+                .iter()
+                .zip(logits)
+                .map(|(&i, logit)| (i, self.pair_score(&pairs[i], logit)))
+                .collect();
+            let progress = ScoreProgress { done: *done, total };
+            if on_batch(&delivered, progress).is_break() {
+                return Err(ModelError::Cancelled);
+            }
+            Ok(())
+        };
+        for batch in plan_batches(pairs, opts) {
+            let host = self.host_batch(pairs, &batch);
+            let logits = model.launch(&host)?;
+            if let Some((indices, pending)) = in_flight.replace((batch, logits)) {
+                deliver(indices, pending, &mut done)?;
+            }
+        }
+        if let Some((indices, pending)) = in_flight {
+            deliver(indices, pending, &mut done)?;
+        }
+        Ok(())
+    }
+
+    /// The pairs at `indices` as one right-padded batch.
+    fn host_batch(&self, pairs: &[EncodedPair], indices: &[usize]) -> HostBatch {
+        let b = indices.len();
+        let l = indices
+            .iter()
+            .map(|&i| padded_len(&pairs[i]))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let pad = self.tokens.pad_id();
+        let mut batch = HostBatch {
+            ids: Vec::with_capacity(b * l),
+            type_ids: Vec::with_capacity(b * l),
+            mask: Vec::with_capacity(b * l),
+            b,
+            l,
+        };
+        for &i in indices {
+            let p = &pairs[i];
+            let n = padded_len(p);
+            batch.ids.extend_from_slice(&p.ids[..n]);
+            batch.ids.extend(std::iter::repeat_n(pad, l - n));
+            batch.type_ids.extend_from_slice(&p.type_ids[..n]);
+            batch.type_ids.extend(std::iter::repeat_n(0, l - n));
+            batch.mask.extend_from_slice(&p.attention[..n]);
+            batch.mask.extend(std::iter::repeat_n(0, l - n));
+        }
+        batch
+    }
+
+    fn pair_score(&self, pair: &EncodedPair, logit: f32) -> PairScore {
+        PairScore {
+            logit,
+            activation: self.info.activation.apply(logit),
+            tokens: pair.token_count(),
+            truncation: pair.truncation,
+        }
     }
 
     /// One forward pass over the pairs at `indices`, padded to the longest of them.
@@ -144,19 +287,17 @@ impl CrossEncoder {
         }
         let id_rows: Vec<&[u32]> = ids.chunks(l).collect();
         let (ids_t, types_t, mask_t) = batch_tensors(ids.clone(), types, mask, b, l)?;
-        let rows = self.head.rows();
-        let hidden = self.encoder.forward(&ids_t, &types_t, &mask_t, rows)?;
-        let logits = self.head.scores(&hidden, &id_rows)?;
+        let Runner::Host { encoder, head } = &self.runner else {
+            unreachable!("device models are scored by score_on_device")
+        };
+        let rows = head.rows();
+        let hidden = encoder.forward(&ids_t, &types_t, &mask_t, rows)?;
+        let logits = head.scores(&hidden, &id_rows)?;
         debug_assert!(rows == OutputRows::All || hidden.dims().len() == 2);
         Ok(indices
             .iter()
             .zip(logits)
-            .map(|(&i, logit)| PairScore {
-                logit,
-                activation: self.info.activation.apply(logit),
-                tokens: pairs[i].token_count(),
-                truncation: pairs[i].truncation,
-            })
+            .map(|(&i, logit)| self.pair_score(&pairs[i], logit))
             .collect())
     }
 }

@@ -73,6 +73,13 @@ impl EncodedQuery {
     }
 }
 
+/// An item tokenized once, paired with many queries (index builds score every anchor
+/// query against the same items).
+#[derive(Clone)]
+pub struct EncodedItem {
+    encoding: Encoding,
+}
+
 /// A tokenizer configured for cross-encoder pairs.
 #[derive(Clone)]
 pub struct PairEncoder {
@@ -198,14 +205,31 @@ impl PairEncoder {
         Ok(EncodedQuery { encoding })
     }
 
-    /// Encodes `[CLS] query [SEP] item [SEP]` with longest-first truncation.
-    pub fn encode_pair(&self, query: &EncodedQuery, item: &str) -> Result<EncodedPair, ModelError> {
-        let item_enc = self
+    /// Tokenizes an item text alone, for [`PairEncoder::pair`].
+    pub fn encode_item(&self, item: &str) -> Result<EncodedItem, ModelError> {
+        let encoding = self
             .tokenizer
             .encode_fast(item, false)
             .map_err(|e| ModelError::Input {
                 message: format!("cannot tokenize item: {e}"),
             })?;
+        Ok(EncodedItem { encoding })
+    }
+
+    /// Encodes `[CLS] query [SEP] item [SEP]` with longest-first truncation.
+    pub fn encode_pair(&self, query: &EncodedQuery, item: &str) -> Result<EncodedPair, ModelError> {
+        self.pair(query, &self.encode_item(item)?)
+    }
+
+    /// Joins a tokenized query and item into one input (special tokens, type ids,
+    /// longest-first truncation): the same ids as [`PairEncoder::encode_pair`] at a
+    /// fraction of the cost, since the item's text is not tokenized again.
+    pub fn pair(
+        &self,
+        query: &EncodedQuery,
+        item: &EncodedItem,
+    ) -> Result<EncodedPair, ModelError> {
+        let item_enc = item.encoding.clone();
         let (q_len, i_len) = (query.encoding.len(), item_enc.len());
         let enc = self
             .tokenizer

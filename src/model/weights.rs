@@ -104,6 +104,11 @@ impl Weights {
     }
 
     /// Changes the lookup prefix in place.
+    /// The prefix currently stripped from names.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn set_prefix(&mut self, prefix: &str) {
         self.prefix = prefix.to_string();
     }
