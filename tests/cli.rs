@@ -361,3 +361,140 @@ fn items_check_reports_counts_and_exits_by_verdict() {
         "{text}"
     );
 }
+
+/// Three shards built by three separate processes (one reading its shard from Slurm's
+/// variables, one from a Kubernetes Indexed Job's, one from --shard), merged, must give
+/// the very bytes of one unsharded build; a second run of a finished shard does nothing,
+/// and a merge with a shard missing is refused by name. `--devices cpu,cpu` (two
+/// in-process workers) must give the same bytes too.
+#[test]
+fn sharded_builds_merge_into_the_single_build_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = items_file(dir.path());
+    let queries = dir.path().join("queries.txt");
+    std::fs::write(
+        &queries,
+        "river bank\nbread\nspace travel\nmoney\nfoxes\ncross-encoders\nmud\n",
+    )
+    .unwrap();
+    let q = queries.display().to_string();
+    let base = |out: &Path| -> Vec<String> {
+        [
+            "index",
+            "build",
+            "-m",
+            "tests/data/tiny-ce",
+            "-i",
+            &items,
+            "--anchor-queries",
+            &q,
+            "--kq",
+            "7",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.display().to_string()])
+        .collect()
+    };
+    let run = |args: &[String], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relex"));
+        cmd.args(args);
+        for var in relex::index::shard::SHARD_ENV_VARS {
+            cmd.env_remove(var);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("relex runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let single = dir.path().join("single");
+    run(&base(&single), &[]);
+
+    let sharded = dir.path().join("sharded");
+    let children: Vec<std::thread::JoinHandle<()>> = vec![
+        {
+            let args = base(&sharded);
+            std::thread::spawn(move || {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_relex"));
+                cmd.args(&args)
+                    .env_remove("JOB_COMPLETION_INDEX")
+                    .env("SLURM_ARRAY_TASK_ID", "1")
+                    .env("SLURM_ARRAY_TASK_MIN", "1")
+                    .env("SLURM_ARRAY_TASK_COUNT", "3");
+                let out = cmd.output().expect("relex runs");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success() && err.contains("Slurm array"), "{err}");
+            })
+        },
+        {
+            let args = base(&sharded);
+            std::thread::spawn(move || {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_relex"));
+                cmd.args(&args)
+                    .env_remove("SLURM_ARRAY_TASK_ID")
+                    .env("JOB_COMPLETION_INDEX", "1")
+                    .env("RELEX_SHARD_COUNT", "3");
+                let out = cmd.output().expect("relex runs");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success() && err.contains("Kubernetes"), "{err}");
+            })
+        },
+    ];
+    let mut third = base(&sharded);
+    third.extend(["--shard".to_string(), "2/3".to_string()]);
+    run(&third, &[]);
+    for c in children {
+        c.join().expect("shard process");
+    }
+    // Run again: the finished shard is found, not rebuilt.
+    let again = run(&third, &[]);
+    assert!(again.contains("shard 2/3 finished"), "{again}");
+
+    // A merge with a shard missing names it.
+    let partial = dir.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    for i in [0, 2] {
+        let name = format!("shard-{i:04}-of-0003");
+        copy_dir(&sharded.join(&name), &partial.join(&name));
+    }
+    let out = relex(&["index", "merge", partial.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing shards: 1/3"));
+
+    run(
+        &["index", "merge", sharded.to_str().unwrap()].map(String::from),
+        &[],
+    );
+    let two_workers = dir.path().join("two-workers");
+    let mut args = base(&two_workers);
+    args.extend(["--devices".to_string(), "cpu,cpu".to_string()]);
+    run(&args, &[]);
+    for file in ["manifest.json", "anchor_queries.jsonl", "R.safetensors"] {
+        let a = std::fs::read(single.join(file)).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(sharded.join(file)).unwrap(),
+            "{file} (3 shards)"
+        );
+        assert_eq!(
+            a,
+            std::fs::read(two_workers.join(file)).unwrap(),
+            "{file} (2 workers)"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}

@@ -24,6 +24,7 @@ fn spec<'a>(model: &'a CrossEncoder, texts: &'a [String]) -> BuildSpec<'a> {
             .collect(),
         dtype: StoreDtype::F32,
         item_template: "{text}".into(),
+        shard: None,
     }
 }
 

@@ -9,6 +9,7 @@ use super::{ItemArgs, ModelArgs, Progress};
 use crate::approx::read_npy;
 use crate::index::{self, AnchorQuery, ItemsStamp, StoreDtype};
 use crate::items;
+use crate::model::DeviceSpec;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum IndexCommand {
@@ -19,6 +20,9 @@ pub enum IndexCommand {
     Import(ImportArgs),
     /// Print an index's manifest.
     Info { dir: PathBuf },
+    /// Join the finished shards in DIR (shard-*-of-* folders made by `build --shard`)
+    /// into the index in DIR, exactly as one unsharded build would have written it.
+    Merge { dir: PathBuf },
 }
 
 #[derive(clap::Args, Debug)]
@@ -42,6 +46,25 @@ pub struct BuildArgs {
     /// Continue an interrupted build in --out (no finished row is recomputed).
     #[arg(long)]
     pub resume: bool,
+    /// Build only shard i of N (0-based, e.g. 2/8): a contiguous block of the anchor
+    /// queries, into --out/shard-000i-of-000N/; `relex index merge --out` joins them.
+    /// Without it, a Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a
+    /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX with RELEX_SHARD_COUNT) picks its
+    /// shard from the environment. Shards always resume: running one again is safe.
+    #[arg(long)]
+    pub shard: Option<index::ShardSpec>,
+    /// Score on several devices of this machine at once (e.g. cuda:0,cuda:1): the anchor
+    /// rows are split among them and merged at the end. Replaces --device.
+    #[arg(long, value_parser = parse_devices, conflicts_with = "shard")]
+    pub devices: Option<DeviceList>,
+}
+
+/// A comma-separated device list, as one clap value.
+#[derive(Debug, Clone)]
+pub struct DeviceList(Vec<DeviceSpec>);
+
+fn parse_devices(s: &str) -> Result<DeviceList, String> {
+    crate::model::device::parse_device_list(s).map(DeviceList)
 }
 
 #[derive(clap::Args, Debug)]
@@ -65,6 +88,16 @@ pub fn run(cmd: &IndexCommand) -> anyhow::Result<()> {
     match cmd {
         IndexCommand::Build(a) => build(a),
         IndexCommand::Import(a) => import(a),
+        IndexCommand::Merge { dir } => {
+            let m = index::merge(dir)?;
+            eprintln!(
+                "merged into {} (k_q = {}, N = {})",
+                dir.display(),
+                m.k_q,
+                m.n_items
+            );
+            Ok(())
+        }
         IndexCommand::Info { dir } => {
             let m = index::Manifest::read(dir)?;
             println!("{}", serde_json::to_string_pretty(&m)?);
@@ -89,7 +122,24 @@ fn load_anchor_queries(path: &Path, k_q: Option<usize>) -> anyhow::Result<Vec<An
 }
 
 fn build(a: &BuildArgs) -> anyhow::Result<()> {
-    let model = a.model.load()?;
+    let shard = match a.shard {
+        Some(s) => Some(s),
+        None if a.devices.is_some() => None,
+        None => match index::ShardSpec::from_env(|k| std::env::var(k).ok())
+            .map_err(anyhow::Error::msg)?
+        {
+            Some((s, by)) => {
+                eprintln!("note: building shard {s} as assigned by the {by}");
+                Some(s)
+            }
+            None => None,
+        },
+    };
+    let devices = a
+        .devices
+        .clone()
+        .map_or_else(|| vec![a.model.device], |d| d.0);
+    let model = a.model.load_on(devices[0])?;
     let list = a.items.load()?;
     let template = model.info().item_template.clone();
     let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
@@ -109,21 +159,50 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
         count: list.items.len(),
         fingerprint: items::fingerprint(&list.items),
     };
-    let total = anchors.len() * texts.len();
-    eprintln!(
-        "building: {} anchor queries × {} items = {total} CE calls",
-        anchors.len(),
-        texts.len()
-    );
-    let mut progress = Progress::new("index");
-    let spec = index::BuildSpec {
-        model: &model,
+    let k_q = anchors.len();
+    let job = BuildJob {
         texts: &texts,
-        items: stamp,
-        anchors,
+        stamp: &stamp,
+        anchors: &anchors,
         dtype: a.dtype,
-        item_template: template.clone(),
+        template: &template,
     };
+    if let Some(s) = shard {
+        if s.count > k_q {
+            anyhow::bail!(
+                "{} shards for {k_q} anchor queries: some shards would be empty",
+                s.count
+            );
+        }
+        let rows = s.rows(k_q);
+        let dir = s.dir(&a.out);
+        eprintln!(
+            "shard {s}: anchor rows {}..{} of {k_q} × {} items into {}",
+            rows.start,
+            rows.end,
+            texts.len(),
+            dir.display()
+        );
+        let mut progress = Progress::new("shard");
+        job.run(&model, s, &a.out, &mut |done, total| {
+            progress.update(done, total)
+        })?;
+        eprintln!(
+            "shard {s} finished; once every shard is, run `relex index merge {}`",
+            a.out.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "building: {k_q} anchor queries × {} items = {} CE calls",
+        texts.len(),
+        k_q * texts.len()
+    );
+    if devices.len() > 1 {
+        return build_on_devices(a, &devices, model, &job);
+    }
+    let mut progress = Progress::new("index");
+    let spec = job.spec(&model, 0..k_q, None);
     let manifest = index::build(spec, &a.out, a.resume, &mut |p| {
         progress.update(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
         ControlFlow::Continue(())
@@ -135,6 +214,118 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
         manifest.n_items
     );
     Ok(())
+}
+
+/// One device per block of rows, each an in-process shard, merged at the end.
+fn build_on_devices(
+    a: &BuildArgs,
+    devices: &[DeviceSpec],
+    first: crate::model::CrossEncoder,
+    job: &BuildJob<'_>,
+) -> anyhow::Result<()> {
+    if index::Manifest::read(&a.out).is_ok() && !a.resume {
+        anyhow::bail!(
+            "{}: an index already exists here; pass --resume to continue it, or choose another folder",
+            a.out.display()
+        );
+    }
+    let count = devices.len().min(job.anchors.len());
+    let mut models = vec![first];
+    for &d in &devices[1..count] {
+        models.push(a.model.load_on(d)?);
+    }
+    let progress = std::sync::Mutex::new((Progress::new("index"), vec![0usize; count]));
+    let total = job.anchors.len() * job.texts.len();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let handles: Vec<_> = models
+            .iter()
+            .enumerate()
+            .map(|(i, model)| {
+                let progress = &progress;
+                scope.spawn(move || {
+                    let s = index::ShardSpec { index: i, count };
+                    job.run(model, s, &a.out, &mut |done, _| {
+                        if let Ok(mut p) = progress.lock() {
+                            p.1[i] = done;
+                            let sum = p.1.iter().sum();
+                            p.0.update(sum, total);
+                        }
+                    })
+                })
+            })
+            .collect();
+        for (h, d) in handles.into_iter().zip(devices) {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("the worker on {d} panicked"))?
+                .with_context(|| format!("scoring on {d}"))?;
+        }
+        Ok(())
+    })?;
+    let m = index::merge(&a.out)?;
+    for i in 0..count {
+        let dir = index::ShardSpec { index: i, count }.dir(&a.out);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    eprintln!(
+        "index written to {} (k_q = {}, N = {}, {count} devices)",
+        a.out.display(),
+        m.k_q,
+        m.n_items
+    );
+    Ok(())
+}
+
+/// What every shard of one build shares.
+struct BuildJob<'a> {
+    texts: &'a [String],
+    stamp: &'a ItemsStamp,
+    anchors: &'a [AnchorQuery],
+    dtype: StoreDtype,
+    template: &'a str,
+}
+
+impl BuildJob<'_> {
+    fn spec<'m>(
+        &'m self,
+        model: &'m crate::model::CrossEncoder,
+        rows: std::ops::Range<usize>,
+        shard: Option<index::ShardStamp>,
+    ) -> index::BuildSpec<'m> {
+        index::BuildSpec {
+            model,
+            texts: self.texts,
+            items: self.stamp.clone(),
+            anchors: self.anchors[rows].to_vec(),
+            dtype: self.dtype,
+            item_template: self.template.to_string(),
+            shard,
+        }
+    }
+
+    /// Builds (or resumes, or finds finished) shard `s` in its folder under `out`;
+    /// `on_progress` gets pairs done and pairs in the shard.
+    fn run(
+        &self,
+        model: &crate::model::CrossEncoder,
+        s: index::ShardSpec,
+        out: &Path,
+        on_progress: &mut dyn FnMut(usize, usize),
+    ) -> anyhow::Result<()> {
+        let k_q = self.anchors.len();
+        let rows = s.rows(k_q);
+        let stamp = index::ShardStamp {
+            index: s.index,
+            count: s.count,
+            row_start: rows.start,
+            k_q_total: k_q,
+        };
+        let spec = self.spec(model, rows, Some(stamp));
+        index::build(spec, &s.dir(out), true, &mut |p| {
+            on_progress(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
+            ControlFlow::Continue(())
+        })?;
+        Ok(())
+    }
 }
 
 fn import(a: &ImportArgs) -> anyhow::Result<()> {
@@ -171,6 +362,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
         pseudo_queries: false,
         rows_done: r.rows(),
         complete: true,
+        shard: None,
     };
     index::write_anchor_queries(&a.out, &anchors)?;
     index::write_matrix(&a.out, &r, a.dtype)?;

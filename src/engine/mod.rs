@@ -26,15 +26,21 @@ pub use protocol::{
 };
 
 use crate::cancel::CancelToken;
-use crate::model::{CrossEncoder, LoadOptions, ModelError, PairModel};
+use crate::model::{CrossEncoder, DeviceSpec, LoadOptions, ModelError, PairModel};
 
-/// Turns a model spec (folder, checkpoint or hub id) into a model. Tests inject fakes.
-pub type ModelLoader = Box<dyn Fn(&str) -> Result<Box<dyn PairModel>, ModelError> + Send>;
+/// Turns a model spec (folder, checkpoint or hub id) into a model on a device. Tests
+/// inject fakes.
+pub type ModelLoader =
+    Box<dyn Fn(&str, DeviceSpec) -> Result<Box<dyn PairModel>, ModelError> + Send>;
 
 /// The loader of real models: relex's cross-encoders with their default options.
 pub fn cross_encoder_loader() -> ModelLoader {
-    Box::new(|spec| {
-        CrossEncoder::load(spec, &LoadOptions::default()).map(|m| Box::new(m) as Box<dyn PairModel>)
+    Box::new(|spec, device| {
+        let opts = LoadOptions {
+            device,
+            ..LoadOptions::default()
+        };
+        CrossEncoder::load(spec, &opts).map(|m| Box::new(m) as Box<dyn PairModel>)
     })
 }
 

@@ -83,6 +83,8 @@ impl SearchRequest {
 pub enum Request {
     LoadModel {
         spec: String,
+        /// Where to run it (the app's device picker).
+        device: crate::model::DeviceSpec,
     },
     LoadItems {
         path: PathBuf,
@@ -90,7 +92,8 @@ pub enum Request {
     LoadIndex {
         dir: PathBuf,
     },
-    /// The embedded demo: default model, demo items, its index and test queries.
+    /// The embedded demo: default model (on the last device asked for), demo items, its
+    /// index and test queries.
     LoadDemo,
     Search(SearchRequest),
     /// Builds an index over the loaded items from an anchor-query file (or `k_q` sampled

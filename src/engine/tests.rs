@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::approx::Method;
+use crate::model::DeviceSpec;
 use crate::model::{
     Activation, BatchSink, InputMode, ModelInfo, PairScore, Pooling, PreparedQuery, ScoreOptions,
     ScoreProgress, Truncation,
@@ -98,7 +99,7 @@ impl PairModel for FakeModel {
 }
 
 fn loader(pause: Duration, calls: Arc<AtomicUsize>) -> ModelLoader {
-    Box::new(move |spec| {
+    Box::new(move |spec, _device| {
         if spec == "missing" {
             return Err(ModelError::Input {
                 message: "no such model: missing".into(),
@@ -204,6 +205,7 @@ fn loaded(e: &mut EngineHandle, w: &World) {
     let a = e
         .submit(Request::LoadModel {
             spec: "fake".into(),
+            device: DeviceSpec::Cpu,
         })
         .unwrap();
     let b = e
@@ -291,6 +293,7 @@ fn a_load_supersedes_pending_searches_but_not_other_loads() {
     let model = e
         .submit(Request::LoadModel {
             spec: "fake".into(),
+            device: DeviceSpec::Cpu,
         })
         .unwrap();
     let ev = run_until_finished(&mut e, &[s, load, model]);
@@ -307,6 +310,7 @@ fn failures_are_typed_and_name_what_is_missing() {
     let bad_model = e
         .submit(Request::LoadModel {
             spec: "missing".into(),
+            device: DeviceSpec::Cpu,
         })
         .unwrap();
     let no_items = e.submit(search("x", Method::Random, false)).unwrap();
@@ -363,6 +367,7 @@ fn a_dead_worker_is_reported_once_and_nothing_stays_busy() {
     );
     e.submit(Request::LoadModel {
         spec: "fake".into(),
+        device: DeviceSpec::Cpu,
     });
     e.submit(Request::LoadItems {
         path: w.items.clone(),

@@ -36,6 +36,8 @@ struct Worker {
     tx: Sender<Event>,
     wake: Box<dyn Fn() + Send>,
     loader: ModelLoader,
+    /// The device models are loaded on (the last `LoadModel` names it).
+    device: crate::model::DeviceSpec,
     model: Option<Box<dyn PairModel>>,
     items: Option<Arc<ItemsSnapshot>>,
     /// Item texts as the model sees them (the model's template applied).
@@ -59,6 +61,7 @@ pub(super) fn run(
         tx,
         wake,
         loader,
+        device: crate::model::DeviceSpec::default(),
         model: None,
         items: None,
         texts: Vec::new(),
@@ -116,7 +119,10 @@ impl Worker {
 
     fn handle(&mut self, job: JobId, cancel: &CancelToken, request: Request) -> JobResult {
         match request {
-            Request::LoadModel { spec } => self.load_model(&spec),
+            Request::LoadModel { spec, device } => {
+                self.device = device;
+                self.load_model(&spec)
+            }
             Request::LoadItems { path } => self.load_items(job, cancel, &path),
             Request::LoadIndex { dir } => self.load_index(&dir),
             Request::LoadDemo => self.load_demo(job, cancel),
@@ -131,7 +137,7 @@ impl Worker {
     }
 
     fn load_model(&mut self, spec: &str) -> JobResult {
-        let model = (self.loader)(spec).map_err(model_error)?;
+        let model = (self.loader)(spec, self.device).map_err(model_error)?;
         let info = model.info().clone();
         self.model = Some(model);
         self.refresh_texts();
@@ -532,6 +538,7 @@ impl Worker {
             anchors,
             dtype: StoreDtype::F16,
             item_template: model.info().item_template.clone(),
+            shard: None,
         };
         let tx = self.tx.clone();
         let wake = &self.wake;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{
     write_anchor_queries, write_matrix, AnchorQuery, IndexError, ItemsStamp, Manifest, ModelStamp,
-    RowWriter, StoreDtype, FORMAT_VERSION,
+    RowWriter, ShardStamp, StoreDtype, FORMAT_VERSION,
 };
 use crate::approx::Matrix;
 use crate::model::{ModelError, PairModel, ScoreOptions};
@@ -28,6 +28,8 @@ pub struct BuildSpec<'a> {
     pub anchors: Vec<AnchorQuery>,
     pub dtype: StoreDtype,
     pub item_template: String,
+    /// For a shard: where its rows (`anchors`) sit in the whole build.
+    pub shard: Option<ShardStamp>,
 }
 
 /// Builds (or resumes) the index in `out`. With `resume` false an existing index folder
@@ -65,6 +67,7 @@ pub fn build(
         pseudo_queries: spec.anchors.iter().all(|a| a.pseudo),
         rows_done: 0,
         complete: false,
+        shard: spec.shard.clone(),
     };
     let mut manifest = match Manifest::read(out) {
         Ok(existing) => {
@@ -75,6 +78,12 @@ pub fn build(
                 });
             }
             existing.check_matches(out, &model, &spec.items)?;
+            if existing.shard != spec.shard {
+                return Err(IndexError::Format {
+                    path: out.to_path_buf(),
+                    message: "this folder holds another shard layout than the one asked for".into(),
+                });
+            }
             if existing.k_q != k_q || super::read_anchor_queries(out)? != spec.anchors {
                 return Err(IndexError::Format {
                     path: out.to_path_buf(),
@@ -109,13 +118,16 @@ pub fn build(
     let (mut writer, mut rows) = RowWriter::open(out, n)?;
     rows.truncate(k_q);
     let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();
+    // Every row pairs another query with the same items: tokenise them once.
+    let prepared_items = spec.model.prepare_items(&text_refs)?;
     for r in rows.len()..k_q {
         let query = spec.model.prepare(&spec.anchors[r].text)?;
         let mut row = vec![0f32; n];
         let rows_done = rows.len();
-        let res = spec.model.score_prepared(
+        let res = spec.model.score_prepared_items(
             &query,
             &text_refs,
+            &prepared_items,
             &ScoreOptions::default(),
             &mut |batch, p| {
                 for &(i, s) in batch {

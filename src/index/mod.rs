@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod build;
+pub mod shard;
 
 pub use build::{build, BuildProgress, BuildSpec};
+pub use shard::{merge, ShardSpec, ShardStamp};
 
 use crate::approx::{CurIndex, Matrix};
 
@@ -129,6 +131,9 @@ pub struct Manifest {
     /// Rows finished so far; equals `k_q` once complete.
     pub rows_done: usize,
     pub complete: bool,
+    /// Set in a shard's folder: which block of the whole build's rows it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardStamp>,
 }
 
 /// One anchor query as stored.
@@ -513,6 +518,7 @@ mod tests {
             pseudo_queries: false,
             rows_done: if complete { 2 } else { 1 },
             complete,
+            shard: None,
         }
     }
 

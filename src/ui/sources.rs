@@ -22,6 +22,10 @@ pub struct SourcesPanel {
     pub k_q: usize,
     /// The models shipped in assets/ (read once).
     embedded: Option<Vec<PathBuf>>,
+    /// Where models run; a change reloads the loaded model there.
+    pub device: crate::model::DeviceSpec,
+    /// The devices this build can use (probed once).
+    devices: Option<Vec<crate::model::DeviceSpec>>,
 }
 
 impl Default for SourcesPanel {
@@ -34,6 +38,8 @@ impl Default for SourcesPanel {
             index_out: String::new(),
             k_q: 100,
             embedded: None,
+            device: crate::model::DeviceSpec::Cpu,
+            devices: None,
         }
     }
 }
@@ -95,7 +101,7 @@ impl SourcesPanel {
                     "pooling {} · {:?} · max {} tokens",
                     m.pooling, m.activation, m.max_length
                 ));
-                ui.weak(format!("device: {}", m.device));
+                self.device_ui(ui, m, actions);
             }
             None => {
                 ui.weak("no model loaded");
@@ -143,6 +149,39 @@ impl SourcesPanel {
                 actions.push(Action::LoadModel(self.model_spec.trim().to_string()));
             }
         });
+    }
+
+    /// The device picker: the CPU and, in CUDA builds, each GPU found. Picking another
+    /// reloads the loaded model there.
+    fn device_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &crate::model::ModelInfo,
+        actions: &mut Vec<Action>,
+    ) {
+        let devices = self
+            .devices
+            .get_or_insert_with(crate::model::device::available);
+        let mut picked = self.device;
+        ui.horizontal(|ui| {
+            ui.weak("device:");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(model.device.as_str())
+                .show_ui(ui, |ui| {
+                    for d in devices.iter() {
+                        ui.selectable_value(&mut picked, *d, d.to_string());
+                    }
+                });
+            if devices.len() == 1 {
+                ui.weak("(no GPU in this build)").on_hover_text(
+                    "GPUs need a build with the cuda feature: scripts/build_cuda.sh",
+                );
+            }
+        });
+        if picked != self.device {
+            self.device = picked;
+            actions.push(Action::LoadModel(model.source.clone()));
+        }
     }
 
     fn items_ui(

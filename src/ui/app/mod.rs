@@ -420,7 +420,10 @@ impl RelexApp {
         match action {
             Action::LoadModel(spec) => {
                 self.session.clear_errors(ErrorSource::Model);
-                self.jobs.submit(Request::LoadModel { spec });
+                self.jobs.submit(Request::LoadModel {
+                    spec,
+                    device: self.sources.device,
+                });
             }
             Action::LoadItems(path) => {
                 self.session.clear_errors(ErrorSource::Items);
