@@ -23,6 +23,6 @@ for case, case_pairs in pairs.items():
     entry["cases"][case] = {"pairs": case_pairs, "cuda": scores}
 record["models"][model_dir] = entry
 with open(path, "w") as f:
-    json.dump(record, f, indent=0)
+    json.dump(record, f)
     f.write("\n")
 print(f"{path}: {model_dir}: " + ", ".join(f"{c} {len(v['pairs'])} pairs" for c, v in entry["cases"].items()))
