@@ -140,7 +140,9 @@ struct DeviceInputs {
     ids: Tensor,
     type_ids: Option<Tensor>,
     pos_ids: Tensor,
-    mask_bias: Tensor,
+    /// [B, 1, 1, L]: 0 for real tokens, a large negative number for padding; `None`
+    /// when the batch has no padding.
+    mask_bias: Option<Tensor>,
     /// `[B*3]` row numbers of the marker tokens (special-token heads).
     picks: Option<Tensor>,
 }
@@ -266,7 +268,14 @@ impl DeviceBert {
         let first_only = matches!(self.head, DeviceHead::Classifier { .. });
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer_forward(layer, &x, &inputs.mask_bias, b, l, first_only && i + 1 == n)?;
+            x = self.layer_forward(
+                layer,
+                &x,
+                inputs.mask_bias.as_ref(),
+                b,
+                l,
+                first_only && i + 1 == n,
+            )?;
         }
         self.head_forward(&x, &inputs, b)
     }
@@ -302,13 +311,18 @@ impl DeviceBert {
         let pos_ids = Tensor::from_vec(pos_ids, b * l, dev)?;
         // get_extended_attention_mask: (1 - mask) * finfo.min, added to every head's
         // scores. -30000 is far below any real score yet safe in f16.
-        let keep: Vec<f32> = batch
-            .mask
-            .iter()
-            .map(|&m| if m != 0 { 0.0 } else { -30000.0 })
-            .collect();
-        let mask_bias =
-            Tensor::from_vec(keep, (b, 1, 1, l), dev)?.to_dtype(self.precision.act_dtype())?;
+        // A batch of pairs of one length (length-sorted batches often are) has no
+        // padding, and then no mask to add.
+        let mask_bias = if batch.mask.iter().all(|&m| m != 0) {
+            None
+        } else {
+            let keep: Vec<f32> = batch
+                .mask
+                .iter()
+                .map(|&m| if m != 0 { 0.0 } else { -30000.0 })
+                .collect();
+            Some(Tensor::from_vec(keep, (b, 1, 1, l), dev)?.to_dtype(self.precision.act_dtype())?)
+        };
         let picks = match &self.head {
             DeviceHead::Classifier { .. } => None,
             DeviceHead::SpecialTokens {
@@ -364,7 +378,7 @@ impl DeviceBert {
         &self,
         layer: &Layer,
         x: &Tensor,
-        mask_bias: &Tensor,
+        mask_bias: Option<&Tensor>,
         b: usize,
         l: usize,
         first_only: bool,
@@ -380,11 +394,13 @@ impl DeviceBert {
             q = q.narrow(2, 0, 1)?.contiguous()?; // only [CLS] asks
         }
         let (gemm, act) = (self.precision.gemm_dtype(), self.precision.act_dtype());
-        let scores = q
+        let mut scores = q
             .to_dtype(gemm)?
             .matmul(&k.to_dtype(gemm)?.t()?)?
-            .to_dtype(act)?
-            .broadcast_add(mask_bias)?;
+            .to_dtype(act)?;
+        if let Some(mask_bias) = mask_bias {
+            scores = scores.broadcast_add(mask_bias)?;
+        }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let rows = if first_only { 1 } else { l };
         let ctx = probs
