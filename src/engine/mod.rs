@@ -11,6 +11,7 @@
 
 mod cache;
 pub mod protocol;
+pub mod snapshot;
 mod worker;
 
 #[cfg(test)]
@@ -21,8 +22,9 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 pub use cache::ExactCache;
 pub use protocol::{
-    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobKind, JobOutcome,
-    RecallCurve, Request, SearchRequest,
+    CompareRequest, Comparison, DemoQuery, EngineError, Event, ExplainRequest, IndexSummary,
+    ItemExplanation, ItemsSnapshot, JobId, JobKind, JobOutcome, MethodRun, QueryOutcome,
+    QuerySetRequest, QuerySetSummary, RecallCurve, Request, SearchRequest,
 };
 
 use crate::cancel::CancelToken;
@@ -94,10 +96,14 @@ impl EngineHandle {
         let kind = request.kind();
         let (job, cancel) = match kind {
             Some(kind) => {
+                // Interactive jobs replace pending ones of their kind; a load replaces
+                // everything that runs in the world it changes.
                 let supersedes = |pending: JobKind| match kind {
-                    JobKind::Search => pending == JobKind::Search,
+                    JobKind::Search | JobKind::Compare | JobKind::Explain | JobKind::QuerySet => {
+                        pending == kind
+                    }
                     JobKind::BuildIndex => pending == JobKind::Search,
-                    _ => matches!(pending, JobKind::Search | JobKind::BuildIndex),
+                    _ => !pending.is_load(),
                 };
                 for p in self.pending.iter().filter(|p| supersedes(p.kind)) {
                     p.cancel.cancel();

@@ -10,11 +10,16 @@
 pub mod actions;
 pub mod analysis;
 mod app;
+pub mod compare;
 pub mod dialogs;
+pub mod explain;
 pub mod export;
+pub mod fonts;
 pub mod jobs;
+pub mod judgments;
 pub mod plots;
 pub mod query_bar;
+pub mod query_set;
 pub mod ranking;
 pub mod recent;
 pub mod session;
