@@ -279,7 +279,7 @@ pub fn diff(a: &Snapshot, b: &Snapshot) -> SnapshotDiff {
     let mut d = SnapshotDiff::default();
     let mut setting = |what: &str, x: String, y: String| {
         if x != y {
-            d.settings.push(format!("{what}: {x} → {y}"));
+            d.settings.push(format!("{what}: {x} -> {y}"));
         }
     };
     setting("query", a.query.clone(), b.query.clone());
@@ -473,7 +473,7 @@ mod tests {
         b.judgments.set("q", None, "a", Judgment::NotRelevant);
         b.judgments.set("q", None, "d", Judgment::Relevant);
         let d = diff(&a, &b);
-        assert_eq!(d.settings, vec!["budget: 100 → 200".to_string()]);
+        assert_eq!(d.settings, vec!["budget: 100 -> 200".to_string()]);
         let moves: Vec<(&str, Option<usize>, Option<usize>)> = d
             .moves
             .iter()

@@ -30,7 +30,7 @@ impl View {
     pub fn label(self) -> &'static str {
         match self {
             View::Ranking => "Ranking",
-            View::Compare => "Compare methods",
+            View::Compare => "Compare",
             View::Explain => "Explain item",
             View::QuerySet => "Query set",
             View::Judgments => "Judgments & snapshots",

@@ -18,12 +18,12 @@ const UP: Color32 = Color32::from_rgb(110, 200, 110);
 const DOWN: Color32 = Color32::from_rgb(235, 110, 90);
 
 /// The arrow of an item the method ranks at `pos` (1-based) and the exact CE at `exact`:
-/// "↑n" when the method puts it n places higher than exact, "↓n" lower, "=" the same.
+/// "⏶n" when the method puts it n places higher than exact, "⏷n" lower, "=" the same.
 pub fn rank_change(pos: usize, exact: usize) -> (String, Color32) {
     match exact.cmp(&pos) {
         std::cmp::Ordering::Equal => ("=".into(), Color32::GRAY),
-        std::cmp::Ordering::Greater => (format!("↑{}", exact - pos), UP),
-        std::cmp::Ordering::Less => (format!("↓{}", pos - exact), DOWN),
+        std::cmp::Ordering::Greater => (format!("⏶{}", exact - pos), UP),
+        std::cmp::Ordering::Less => (format!("⏷{}", pos - exact), DOWN),
     }
 }
 
@@ -200,7 +200,7 @@ fn columns_ui(ui: &mut egui::Ui, session: &Session, c: &Comparison, actions: &mu
                 ui.end_row();
             }
         });
-    ui.weak("↑n / ↓n: the method ranks the item n places higher / lower than the exact CE; red italics: not in the exact top-k. Click an item to select it (Explain item shows why).");
+    ui.weak("⏶n / ⏷n: the method ranks the item n places higher / lower than the exact CE; red italics: not in the exact top-k. Click an item to select it (Explain item shows why).");
 }
 
 fn recall_plot_ui(ui: &mut egui::Ui, c: &Comparison, height: f32) {
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn rank_change_arrows() {
         assert_eq!(rank_change(3, 3).0, "=");
-        assert_eq!(rank_change(1, 4).0, "↑3");
-        assert_eq!(rank_change(5, 2).0, "↓3");
+        assert_eq!(rank_change(1, 4).0, "⏶3");
+        assert_eq!(rank_change(5, 2).0, "⏷3");
     }
 }

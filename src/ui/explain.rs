@@ -44,7 +44,7 @@ impl ExplainView {
                     }
                 }
                 None => {
-                    ui.weak("select a row (↑/↓ or click in Ranking)");
+                    ui.weak("select a row (arrow keys, or click one in Ranking)");
                 }
             }
             ui.separator();

@@ -169,5 +169,7 @@ mod tests {
         out.textures_delta.clear();
         let font = egui::FontId::proportional(14.0);
         assert!(ctx.fonts_mut(|f| f.has_glyphs(&font, "😀🔨🚗★☺")));
+        // Arrows the views use (egui's fonts lack ↑ ↓ →).
+        assert!(ctx.fonts_mut(|f| f.has_glyphs(&font, "⏶⏷")));
     }
 }

@@ -241,7 +241,7 @@ fn snapshots_ui(ui: &mut egui::Ui, session: &Session, actions: &mut Vec<Action>)
     }
     if let Some((a, b, d)) = &session.snapshot_diff {
         ui.separator();
-        ui.label(RichText::new(format!("Diff {} → {}", file_name(a), file_name(b))).strong());
+        ui.label(RichText::new(format!("Diff {} vs {}", file_name(a), file_name(b))).strong());
         diff_ui(ui, d);
     }
 }
@@ -265,9 +265,9 @@ fn diff_ui(ui: &mut egui::Ui, d: &SnapshotDiff) {
             for m in &d.moves {
                 let (text, color) = match (m.before, m.after) {
                     (Some(a), Some(b)) if b < a => {
-                        (format!("{}: {a} → {b} (↑{})", m.id, a - b), AGREE)
+                        (format!("{}: {a} -> {b} (⏶{})", m.id, a - b), AGREE)
                     }
-                    (Some(a), Some(b)) => (format!("{}: {a} → {b} (↓{})", m.id, b - a), DISAGREE),
+                    (Some(a), Some(b)) => (format!("{}: {a} -> {b} (⏷{})", m.id, b - a), DISAGREE),
                     (None, Some(b)) => (format!("{}: entered at {b}", m.id), AGREE),
                     (Some(a), None) => (format!("{}: left (was {a})", m.id), DISAGREE),
                     (None, None) => continue,
@@ -284,7 +284,7 @@ fn diff_ui(ui: &mut egui::Ui, d: &SnapshotDiff) {
             for j in &d.judgments {
                 let show = |x: Option<Judgment>| x.map_or("—", Judgment::label);
                 ui.label(format!(
-                    "judgment “{}” / {}: {} → {}",
+                    "judgment “{}” / {}: {} -> {}",
                     snippet(&j.query, 30),
                     j.item,
                     show(j.before),
