@@ -344,8 +344,13 @@ fn ui_judging_keys_snapshots_diff_and_qrels() {
     assert_eq!(d.judgments[0].after, Some(Judgment::Relevant));
     assert!(has_label(&h, "Diff a.json vs b.json"));
 
+    // A typed path stands in for the file dialog.
     let qrels = dir.path().join("judgments.qrels");
-    h.state_mut().app_mut().export_qrels(qrels.clone());
+    h.state_mut().app_mut().push_action(Action::UsePath(
+        relex::ui::dialogs::Pick::ExportQrels,
+        qrels.clone(),
+    ));
+    h.step();
     let text = std::fs::read_to_string(&qrels).unwrap_or_default();
     let want = format!("q1 0 {} 1\nq1 0 {} 0\nq1 0 {} 1\n", ids[0], ids[1], ids[3]);
     let mut got: Vec<&str> = text.lines().collect();

@@ -4,10 +4,10 @@
 //! sending an event, which the UI sets to `request_repaint`.
 //!
 //! The engine, not its caller, owns the job policy ([`EngineHandle::submit`]): jobs
-//! run one at a time in submission order; a new search supersedes (cancels) searches
-//! still pending; a load supersedes pending searches and index builds, whose world it
-//! changes; and every job ends with one `JobFinished`, also when it was cancelled
-//! before it started.
+//! run one at a time in submission order; a new search, comparison, explanation or
+//! query set supersedes (cancels) pending jobs of its own kind; a load supersedes pending
+//! searches, index builds and those explorer jobs, whose world it changes; and every job
+//! ends with one `JobFinished`, also when it was cancelled before it started.
 
 mod cache;
 pub mod protocol;

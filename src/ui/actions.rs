@@ -80,4 +80,6 @@ pub enum Action {
     Judge(Judgment),
     /// Restore the loaded snapshot's query and settings.
     RestoreSnapshot,
+    /// A typed path, used as if a file dialog had picked it.
+    UsePath(Pick, PathBuf),
 }

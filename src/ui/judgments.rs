@@ -21,7 +21,10 @@ const DISAGREE: Color32 = Color32::from_rgb(235, 110, 90);
 const LISTED: usize = 20;
 
 #[derive(Default)]
-pub struct JudgmentsView;
+pub struct JudgmentsView {
+    /// A snapshot or qrels path typed instead of picked in a dialog.
+    pub path: String,
+}
 
 /// Exact ranks (1-based) of the judged items of `query`, by item id.
 pub fn judged_exact_ranks<'a>(

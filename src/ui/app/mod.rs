@@ -472,6 +472,7 @@ impl RelexApp {
                 );
             }
             Action::DismissErrors => self.session.errors.clear(),
+            Action::UsePath(pick, path) => self.picked(ctx, pick, Some(path)),
             other => self.act_explore(other),
         }
     }
