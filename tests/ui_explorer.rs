@@ -346,10 +346,24 @@ fn ui_judging_keys_snapshots_diff_and_qrels() {
 
     // A typed path stands in for the file dialog.
     let qrels = dir.path().join("judgments.qrels");
-    h.state_mut().app_mut().push_action(Action::UsePath(
-        relex::ui::dialogs::Pick::ExportQrels,
-        qrels.clone(),
-    ));
+    h.get_by(|n| {
+        n.role() == Role::TextInput
+            && n.data()
+                .placeholder()
+                .is_some_and(|p| p.contains("empty for a dialog"))
+    })
+    .focus();
+    h.step();
+    h.get_by(|n| {
+        n.role() == Role::TextInput
+            && n.data()
+                .placeholder()
+                .is_some_and(|p| p.contains("empty for a dialog"))
+    })
+    .type_text(&qrels.display().to_string());
+    h.step();
+    h.get_by_label("Export qrels…").click();
+    h.step();
     h.step();
     let text = std::fs::read_to_string(&qrels).unwrap_or_default();
     let want = format!("q1 0 {} 1\nq1 0 {} 0\nq1 0 {} 1\n", ids[0], ids[1], ids[3]);

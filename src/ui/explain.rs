@@ -132,7 +132,7 @@ fn summary_ui(ui: &mut egui::Ui, session: &Session, x: &ItemExplanation) {
         (Some(a), Some(r)) => {
             let sum: f64 = x.contributions.iter().map(|c| c.value).sum();
             ui.label(format!(
-                "ANNCUR with k_i = {} anchor items approximates it as s̃ = {a:.3} (rank {} by s̃); Σ c_j·E_j,i = {sum:.3}",
+                "ANNCUR with k_i = {} anchor items approximates it as {a:.3} (rank {} by the approximation); Σ_j c_j·E_j,i = {sum:.3}",
                 x.k_i,
                 format_count(r)
             ));

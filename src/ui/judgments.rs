@@ -59,22 +59,38 @@ impl JudgmentsView {
         actions: &mut Vec<Action>,
     ) {
         ui.horizontal(|ui| {
+            let typed = self.path.trim().to_string();
+            // A typed path is used as is; without one, a file dialog asks.
+            let mut go = |pick: Pick| {
+                actions.push(if typed.is_empty() {
+                    Action::Open(pick)
+                } else {
+                    Action::UsePath(pick, typed.clone().into())
+                })
+            };
+            let l = ui.label("file").id;
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path)
+                    .hint_text("path, or empty for a dialog")
+                    .desired_width(200.0),
+            )
+            .labelled_by(l);
             if ui
                 .button("Save snapshot…")
                 .on_hover_text("query, settings, rankings and judgments as JSON")
                 .clicked()
             {
-                actions.push(Action::Open(Pick::SaveSnapshot));
+                go(Pick::SaveSnapshot);
             }
             if ui.button("Load snapshot…").clicked() {
-                actions.push(Action::Open(Pick::LoadSnapshot));
+                go(Pick::LoadSnapshot);
             }
             if ui
                 .add_enabled(session.snapshot.is_some(), egui::Button::new("Diff with…"))
                 .on_hover_text("compare the loaded snapshot with another snapshot file")
                 .clicked()
             {
-                actions.push(Action::Open(Pick::DiffSnapshot));
+                go(Pick::DiffSnapshot);
             }
             if ui
                 .add_enabled(
@@ -84,7 +100,7 @@ impl JudgmentsView {
                 .on_hover_text("every judgment of the session as TREC qrels (skips left out)")
                 .clicked()
             {
-                actions.push(Action::Open(Pick::ExportQrels));
+                go(Pick::ExportQrels);
             }
             ui.label(format!(
                 "{} judgments over {} queries",

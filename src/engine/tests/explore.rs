@@ -69,7 +69,12 @@ fn compare_runs_every_method_once_per_item_and_measures_it_against_exact() {
     let exact = fake_scores(query, 60);
     assert_eq!(c.exact, top_k_indices(&exact, 5));
     assert_eq!(c.runs.len(), 5);
-    assert!(c.distinct_scored > 20 && c.distinct_scored <= 60);
+    // Methods pick different items, and each item is scored once (at most the 60).
+    assert!(
+        c.distinct_scored > 20 && c.distinct_scored <= 60,
+        "{}",
+        c.distinct_scored
+    );
     for r in &c.runs {
         assert_eq!(r.error, None, "{}", r.method);
         assert_eq!(r.ce_calls, 20, "{}", r.method);

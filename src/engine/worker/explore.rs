@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{model_error, search_error, Ended, JobResult, Worker};
-use crate::approx::explain::{anchor_contributions, budget_to_find, jaccard_at_k, rank_of, rbo};
+use crate::approx::explain::{
+    anchor_contributions, budget_to_find, jaccard_at_k, rank_of, rbo, RecordingScorer,
+};
 use crate::approx::{
     self, metrics, AnchorStrategy, ApproxError, CeScorer, Matrix, MatrixRowScorer, Method,
     SearchParams,
@@ -164,17 +166,20 @@ impl Worker {
             .collect();
         let steps = methods.len() + 1;
         let mut results = Vec::new();
+        let mut scored = std::collections::HashSet::new();
         for (i, &method) in methods.iter().enumerate() {
             self.progress(job, format!("comparing: {method}"), i, steps);
-            let mut scorer = CeScorer::new(model, &self.texts, prepared, cancel, row);
+            let mut ce = CeScorer::new(model, &self.texts, prepared, cancel, row);
+            let mut scorer = RecordingScorer::new(&mut ce);
             let r = match approx::search(&inputs, &req.params(method), &mut scorer) {
                 Ok(r) => Ok(r),
                 Err(ApproxError::Cancelled) => return Ok(Ended::Cancelled),
                 Err(e) => Err(e.to_string()),
             };
+            scored.extend(scorer.scored);
             results.push((method, r));
         }
-        let distinct_scored = row.iter().filter(|s| s.is_some()).count();
+        let distinct_scored = scored.len();
         self.progress(job, "comparing: exact".into(), methods.len(), steps);
         if !self.verify_exact(job, cancel, model, prepared, row)? {
             return Ok(Ended::Cancelled);
