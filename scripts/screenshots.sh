@@ -172,7 +172,7 @@ views_flow() {
     xdotool mousemove 567 176 click 1
     sleep 0.3
     xdotool mousemove 808 176 click 1
-    sleep "${WAIT_QUERY_SET:-180}"
+    sleep "${WAIT_QUERY_SET:-300}"
     shot 08-query-set
     # Judgments: open the worst query, judge rows from the keyboard, two snapshots, diff.
     xdotool mousemove 553 290 click 1
@@ -180,7 +180,9 @@ views_flow() {
     xdotool mousemove 697 75 click 1
     sleep 1
     xdotool mousemove 150 700
-    for k in r n r r n s; do xdotool key "$k"; sleep 0.4; done
+    # From the top row: R relevant, N not relevant, S skip (each selects the next row).
+    for _ in $(seq 1 12); do xdotool key Up; done
+    for k in r r n r n r s r n; do xdotool key "$k"; sleep 0.4; done
     snapshot_path() { # file: typed into the view's path field
         xdotool mousemove 420 107 click 1
         sleep 0.3
@@ -192,7 +194,7 @@ views_flow() {
     xdotool mousemove "${SAVE_X:-585}" 107 click 1
     sleep 1
     xdotool mousemove 150 700
-    xdotool key Up Up Up r
+    xdotool key Up Up r Up Up n
     sleep 0.5
     snapshot_path "$MINI/b.json"
     xdotool mousemove "${SAVE_X:-585}" 107 click 1
