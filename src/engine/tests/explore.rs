@@ -300,3 +300,59 @@ fn outcomes_sort_worst_first_and_summarise() {
     assert!((s.gold_found.unwrap() - 0.6).abs() < 1e-12);
     assert!((s.mrr.unwrap() - (1.0 + 0.5 + 0.25) / 5.0).abs() < 1e-12);
 }
+
+fn compare(query: &str) -> Request {
+    Request::Compare(CompareRequest {
+        query: query.into(),
+        methods: vec![Method::Tfidf, Method::Random],
+        budget: 10,
+        k_i: 5,
+        top_k: 5,
+        seed: 0,
+    })
+}
+
+#[test]
+fn explorer_jobs_supersede_their_own_kind_and_loads_supersede_them() {
+    let w = world(40);
+    let (mut e, _) = engine(2);
+    loaded(&mut e, &w);
+    let queries = write_queries(&w, 12);
+    // A comparison replaces a pending comparison, not the query set running before it.
+    let set = e.submit(query_set(queries.clone(), None)).unwrap();
+    let first = e.submit(compare("item 1")).unwrap();
+    let second = e.submit(compare("item 2")).unwrap();
+    let ev = run_until_finished(&mut e, &[set, first, second]);
+    assert_eq!(outcome(&ev, set), JobOutcome::Completed);
+    assert_eq!(outcome(&ev, first), JobOutcome::Cancelled);
+    assert_eq!(outcome(&ev, second), JobOutcome::Completed);
+    let compared: Vec<&str> = ev
+        .iter()
+        .filter_map(|x| match x {
+            Event::Comparison { comparison, .. } => Some(comparison.query.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(compared, vec!["item 2"]);
+    // A load stops a running query set and a pending explanation.
+    let set = e.submit(query_set(queries, None)).unwrap();
+    let explain = e
+        .submit(Request::Explain(ExplainRequest {
+            query: "item 3".into(),
+            item: 3,
+            budget: 10,
+            k_i: 5,
+            top_k: 5,
+            seed: 0,
+        }))
+        .unwrap();
+    let load = e
+        .submit(Request::LoadItems {
+            path: w.items.clone(),
+        })
+        .unwrap();
+    let ev = run_until_finished(&mut e, &[set, explain, load]);
+    assert_eq!(outcome(&ev, set), JobOutcome::Cancelled);
+    assert_eq!(outcome(&ev, explain), JobOutcome::Cancelled);
+    assert_eq!(outcome(&ev, load), JobOutcome::Completed);
+}
