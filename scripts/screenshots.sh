@@ -5,6 +5,14 @@
 #
 #   scripts/screenshots.sh                 # the embedded demo (assets/)
 #   RELEX_UI_MODEL=tests/data/tiny-ce RELEX_UI_ITEMS=items.jsonl scripts/screenshots.sh
+#   scripts/screenshots.sh views           # the explorer views (06-10) on a demo slice
+#
+# `views` builds a 403-item slice of the demo in $MINI (default target/screenshots-mini):
+# the gold senses of the first 24 test queries, titles such as bank, boat or desk, random
+# others and three CJK/emoji items, with an index of 20 demo anchor queries (built once
+# with `relex index build`, a few minutes), so a debug build scores every item in
+# seconds; then it compares the methods, explains an item, runs 12 test queries, judges
+# rows from the keyboard and diffs two snapshots.
 #
 # Needs: apt-get install -y xvfb xdotool imagemagick
 # Env: RELEX_BIN (default target/release/relex, built if missing), QUERY (the typed
@@ -39,6 +47,46 @@ if [ ! -x "$BIN" ]; then
     cargo build --release
 fi
 mkdir -p "$OUT"
+MODE=${1:-demo}
+if [ "$MODE" = views ]; then
+    MINI=${MINI:-target/screenshots-mini}
+    mkdir -p "$MINI"
+    python3 - "$MINI" <<'PY'
+import json, random, sys
+out = sys.argv[1]
+items = [json.loads(l) for l in open('assets/demo/items.jsonl')]
+queries = [json.loads(l) for l in open('assets/demo/test_queries.jsonl')][:24]
+gold = {g for q in queries for g in q['gold']}
+words = {'bank', 'boat', 'chair', 'table', 'car', 'park', 'hall', 'board', 'trunk', 'track',
+         'desk', 'hammer', 'bridge', 'house', 'pen', 'river', 'dam', 'pier', 'wharf', 'building'}
+keep = [it for it in items if it['id'] in gold or it.get('title', '').lower() in words]
+ids = {it['id'] for it in keep}
+random.seed(7)
+keep += random.sample([it for it in items if it['id'] not in ids], 400 - len(keep))
+keep.sort(key=lambda it: it['id'])
+keep += [
+    {"id": "x-chopsticks", "title": "筷子 chopsticks 🥢",
+     "text": "筷子 (kuàizi), 箸 (hashi): a pair of slender sticks held in one hand and used as eating utensils 🍜"},
+    {"id": "x-lantern", "title": "提灯 chōchin lantern 🏮",
+     "text": "提灯: a paper lantern on a bamboo frame, hung outside shops and temples in Japan"},
+    {"id": "x-abacus", "title": "算盤 soroban 🧮",
+     "text": "算盤 (soroban): a Japanese abacus with one bead above and four below the bar"},
+]
+with open(f'{out}/items.jsonl', 'w') as f:
+    f.writelines(json.dumps(it, ensure_ascii=False) + '\n' for it in keep)
+with open(f'{out}/queries.jsonl', 'w') as f:
+    f.writelines(json.dumps(q) + '\n' for q in queries)
+PY
+    if [ ! -f "$MINI/index/manifest.json" ]; then
+        "$BIN" index build -i "$MINI/items.jsonl" --anchor-queries assets/demo/anchor_queries.jsonl \
+            --kq 20 --out "$MINI/index" --resume
+    fi
+    export RELEX_UI_MODEL=$PWD/assets/models/wordnet-minilm-emb
+    export RELEX_UI_ITEMS=$MINI/items.jsonl RELEX_UI_INDEX=$MINI/index
+    BUDGET=${VIEWS_BUDGET:-200}
+    K_I=${VIEWS_K_I:-50}
+    WAIT_LOAD=${VIEWS_WAIT_LOAD:-15}
+fi
 
 # A display nobody uses, and a throwaway storage dir (no recent files from earlier runs).
 DISP=${RELEX_DISPLAY:-:$((90 + RANDOM % 9))}
@@ -86,7 +134,87 @@ xdotool windowactivate "$WIN" 2>/dev/null || xdotool windowfocus "$WIN" || true
 # Park the pointer over the empty left panel (no row tooltip in the shot).
 xdotool mousemove 150 700
 sleep "$WAIT_LOAD"
-import -window root "$OUT/00-loaded.png"
+if [ "$MODE" != views ]; then
+    import -window root "$OUT/00-loaded.png"
+fi
+
+# The explorer views (tabs at the top of the central area; coordinates for 1600 px).
+shot() { # name
+    xdotool mousemove 150 700
+    sleep 1
+    import -window root "$OUT/$1.png"
+}
+views_flow() {
+    sleep "${WAIT_VIEWS_SEARCH:-45}"
+    # Compare: the tab, then its button.
+    xdotool mousemove 402 75 click 1
+    sleep 1
+    xdotool mousemove 360 107 click 1
+    sleep "${WAIT_COMPARE:-30}"
+    shot 06-compare-methods
+    # Explain: "why isn't bank (n02787772), the exact #1, in ANNCUR's top-10?"
+    xdotool mousemove 487 75 click 1
+    sleep 15
+    xdotool mousemove 829 106 click 1
+    sleep 0.3
+    xdotool type --delay 40 "${EXPLAIN_ID:-n02787772}"
+    xdotool key Return
+    sleep "${WAIT_EXPLAIN:-20}"
+    shot 07-explain-item
+    # Query set: the first 12 test queries of the slice, every item scored exactly.
+    xdotool mousemove 576 75 click 1
+    sleep 1
+    xdotool mousemove 690 107 click 1
+    sleep 0.3
+    xdotool type --delay 20 "$MINI/queries.jsonl"
+    xdotool key Return
+    set_drag_value 480 176 12
+    xdotool mousemove 567 176 click 1
+    sleep 0.3
+    xdotool mousemove 808 176 click 1
+    sleep "${WAIT_QUERY_SET:-300}"
+    shot 08-query-set
+    # Judgments: open the worst query, judge rows from the keyboard, two snapshots, diff.
+    xdotool mousemove 553 290 click 1
+    sleep "${WAIT_VIEWS_SEARCH:-45}"
+    xdotool mousemove 697 75 click 1
+    sleep 1
+    xdotool mousemove 150 700
+    # From the top row: R relevant, N not relevant, S skip (each selects the next row).
+    for _ in $(seq 1 12); do xdotool key Up; done
+    for k in r r n r n r s r n; do xdotool key "$k"; sleep 0.4; done
+    snapshot_path() { # file: typed into the view's path field
+        xdotool mousemove 420 107 click 1
+        sleep 0.3
+        xdotool key ctrl+a
+        xdotool type --delay 20 "$1"
+        sleep 0.3
+    }
+    snapshot_path "$MINI/a.json"
+    xdotool mousemove "${SAVE_X:-585}" 107 click 1
+    sleep 1
+    xdotool mousemove 150 700
+    xdotool key Up Up r Up Up n
+    sleep 0.5
+    snapshot_path "$MINI/b.json"
+    xdotool mousemove "${SAVE_X:-585}" 107 click 1
+    sleep 1
+    snapshot_path "$MINI/a.json"
+    xdotool mousemove "${LOAD_X:-708}" 107 click 1
+    sleep 1
+    snapshot_path "$MINI/b.json"
+    xdotool mousemove "${DIFF_X:-818}" 107 click 1
+    sleep 1
+    shot 09-judgments-snapshots
+    # CJK and emoji in item texts (a system CJK font is the fallback).
+    xdotool mousemove 328 75 click 1
+    sleep 1
+    xdotool mousemove 450 106 click 1
+    sleep 0.3
+    xdotool type --delay 40 "x-"
+    sleep 2
+    shot 10-cjk-emoji-items
+}
 
 # Search settings. A fresh storage dir starts on ANNCUR (TF-IDF stands in only while no
 # index is loaded; the demo loads assets/demo/index). Set the CE budget: a click on its
@@ -109,6 +237,12 @@ xdotool mousemove 300 18 click 1
 sleep 0.3
 xdotool type --delay 40 "$QUERY"
 sleep 0.5
+if [ "$MODE" = views ]; then
+    xdotool key Return
+    views_flow
+    echo "saved: $(ls "$OUT"/0[6-9]*.png "$OUT"/10*.png | tr '\n' ' ')"
+    exit 0
+fi
 import -window root "$OUT/01-query-typed.png"
 xdotool key Return
 sleep "$WAIT_APPROX"

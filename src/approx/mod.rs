@@ -35,6 +35,7 @@ pub mod baselines;
 pub mod ce_scorer;
 pub mod cur;
 pub mod eval;
+pub mod explain;
 pub mod linalg;
 pub mod metrics;
 pub mod npy;

@@ -4,13 +4,14 @@
 //! sending an event, which the UI sets to `request_repaint`.
 //!
 //! The engine, not its caller, owns the job policy ([`EngineHandle::submit`]): jobs
-//! run one at a time in submission order; a new search supersedes (cancels) searches
-//! still pending; a load supersedes pending searches and index builds, whose world it
-//! changes; and every job ends with one `JobFinished`, also when it was cancelled
-//! before it started.
+//! run one at a time in submission order; a new search, comparison, explanation or
+//! query set supersedes (cancels) pending jobs of its own kind; a load supersedes pending
+//! searches, index builds and those explorer jobs, whose world it changes; and every job
+//! ends with one `JobFinished`, also when it was cancelled before it started.
 
 mod cache;
 pub mod protocol;
+pub mod snapshot;
 mod worker;
 
 #[cfg(test)]
@@ -21,8 +22,9 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 pub use cache::ExactCache;
 pub use protocol::{
-    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobKind, JobOutcome,
-    RecallCurve, Request, SearchRequest,
+    CompareRequest, Comparison, DemoQuery, EngineError, Event, ExplainRequest, IndexSummary,
+    ItemExplanation, ItemsSnapshot, JobId, JobKind, JobOutcome, MethodRun, QueryOutcome,
+    QuerySetRequest, QuerySetSummary, RecallCurve, Request, SearchRequest,
 };
 
 use crate::cancel::CancelToken;
@@ -100,10 +102,14 @@ impl EngineHandle {
         let kind = request.kind();
         let (job, cancel) = match kind {
             Some(kind) => {
+                // Interactive jobs replace pending ones of their kind; a load replaces
+                // everything that runs in the world it changes.
                 let supersedes = |pending: JobKind| match kind {
-                    JobKind::Search => pending == JobKind::Search,
+                    JobKind::Search | JobKind::Compare | JobKind::Explain | JobKind::QuerySet => {
+                        pending == kind
+                    }
                     JobKind::BuildIndex => pending == JobKind::Search,
-                    _ => matches!(pending, JobKind::Search | JobKind::BuildIndex),
+                    _ => !pending.is_load(),
                 };
                 for p in self.pending.iter().filter(|p| supersedes(p.kind)) {
                     p.cancel.cancel();

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::approx::explain::{AnchorContribution, FoundAt};
 use crate::approx::{AnchorStrategy, ConvergencePoint, Method, SearchParams, SearchResult};
 use crate::items::{Item, LoadReport};
 use crate::model::{ModelInfo, PairScore};
@@ -24,6 +25,12 @@ pub enum JobKind {
     LoadDemo,
     BuildIndex,
     Search,
+    /// Several methods on one query, then exact scores and overlap metrics.
+    Compare,
+    /// One item's CUR decomposition and the budget each method needs to find it.
+    Explain,
+    /// A whole query file, one outcome per query.
+    QuerySet,
 }
 
 impl JobKind {
@@ -35,6 +42,9 @@ impl JobKind {
             JobKind::LoadDemo => "loading demo",
             JobKind::BuildIndex => "building index",
             JobKind::Search => "searching",
+            JobKind::Compare => "comparing methods",
+            JobKind::Explain => "explaining an item",
+            JobKind::QuerySet => "running a query set",
         }
     }
 
@@ -79,6 +89,65 @@ impl SearchRequest {
     }
 }
 
+/// Several methods for one query at one budget ([`Request::Compare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRequest {
+    pub query: String,
+    /// The approximate methods to run (exact is always computed, as the reference).
+    pub methods: Vec<Method>,
+    pub budget: usize,
+    pub k_i: usize,
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl CompareRequest {
+    /// The parameters of `approx::search` for one of the methods (as a search's).
+    pub fn params(&self, method: Method) -> SearchParams {
+        SearchParams {
+            method,
+            budget: self.budget,
+            k_i: self.k_i,
+            top_k: self.top_k,
+            anchor_strategy: AnchorStrategy::L2Greedy,
+            seed: self.seed,
+            ..SearchParams::default()
+        }
+    }
+}
+
+/// Why an item is (not) in the top-k of a query ([`Request::Explain`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainRequest {
+    pub query: String,
+    pub item: usize,
+    pub budget: usize,
+    /// Anchor items of the ANNCUR approximation taken apart.
+    pub k_i: usize,
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+/// A query file run with one method ([`Request::QuerySet`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuerySetRequest {
+    /// Queries (with `gold` ids), or BEIR `queries.jsonl` when `qrels` is given.
+    pub queries: PathBuf,
+    pub qrels: Option<PathBuf>,
+    /// Exact scores, one row per query of the file, one column per item (`.npy`): the
+    /// method reads its scores there instead of calling the CE (as `relex eval`).
+    pub exact_scores: Option<PathBuf>,
+    pub method: Method,
+    pub budget: usize,
+    pub k_i: usize,
+    pub top_k: usize,
+    pub seed: u64,
+    /// Without `exact_scores`: also score every item exactly (for recall).
+    pub score_exact: bool,
+    /// Run only the first queries of the file.
+    pub limit: Option<usize>,
+}
+
 #[derive(Debug)]
 pub enum Request {
     LoadModel {
@@ -108,6 +177,9 @@ pub enum Request {
     ItemConvergence {
         item: usize,
     },
+    Compare(CompareRequest),
+    Explain(ExplainRequest),
+    QuerySet(QuerySetRequest),
 }
 
 impl Request {
@@ -120,6 +192,9 @@ impl Request {
             Request::LoadDemo => JobKind::LoadDemo,
             Request::Search(_) => JobKind::Search,
             Request::BuildIndex { .. } => JobKind::BuildIndex,
+            Request::Compare(_) => JobKind::Compare,
+            Request::Explain(_) => JobKind::Explain,
+            Request::QuerySet(_) => JobKind::QuerySet,
             Request::ItemConvergence { .. } => return None,
         })
     }
@@ -187,11 +262,141 @@ pub struct DemoQuery {
 }
 
 /// Recall@k of each method against CE calls, on the current query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecallCurve {
     pub method: Method,
     /// (CE calls, recall@k)
     pub points: Vec<(usize, f64)>,
+}
+
+/// One method's run in a comparison, measured against the exact ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodRun {
+    pub method: Method,
+    /// The method's top-k (item indices, best first).
+    pub ranking: Vec<usize>,
+    /// The exact rank (1-based) of each item of `ranking`.
+    pub exact_ranks: Vec<usize>,
+    pub ce_calls: usize,
+    pub recall: f64,
+    pub jaccard: f64,
+    /// Rank-biased overlap with the exact top-k (p = 0.9).
+    pub rbo: f64,
+    pub warnings: Vec<String>,
+    /// The method could not run (e.g. no index); the metrics are then 0.
+    pub error: Option<String>,
+}
+
+/// Methods side by side on one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub query: String,
+    pub budget: usize,
+    pub top_k: usize,
+    pub n_items: usize,
+    /// The exact top-k.
+    pub exact: Vec<usize>,
+    pub runs: Vec<MethodRun>,
+    /// Recall@k against CE calls for every method on this query.
+    pub curves: Vec<RecallCurve>,
+    /// Distinct items the methods scored together (each CE call is made once).
+    pub distinct_scored: usize,
+}
+
+/// Why an item is where it is for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemExplanation {
+    pub query: String,
+    pub item: usize,
+    pub exact: f32,
+    pub exact_rank: usize,
+    pub top_k: usize,
+    /// ANNCUR's approximation of the item with `k_i` anchors (none without an index).
+    pub approx: Option<f32>,
+    pub approx_rank: Option<usize>,
+    pub k_i: usize,
+    /// `c_j · E[j, item]` per anchor, in anchor order; they sum to `approx`.
+    pub contributions: Vec<AnchorContribution>,
+    /// The budgets tried, ascending.
+    pub budgets: Vec<usize>,
+    /// Per method, when it first scores and first ranks the item in its top-k.
+    pub found: Vec<(Method, Result<FoundAt, String>)>,
+}
+
+/// One query of a query set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutcome {
+    /// Position in the query file.
+    pub index: usize,
+    pub id: String,
+    pub text: String,
+    pub gold: Vec<String>,
+    /// The method's top-k.
+    pub ranking: Vec<usize>,
+    pub ce_calls: usize,
+    /// Recall@k against the exact top-k (when exact scores are known).
+    pub recall: Option<f64>,
+    /// Rank of the best gold item in the method's top-k (`None`: not there).
+    pub gold_rank: Option<usize>,
+    /// Its rank under the exact scores (when known).
+    pub gold_exact_rank: Option<usize>,
+    pub error: Option<String>,
+}
+
+impl QueryOutcome {
+    /// Worst first: failed queries, then lowest recall, then gold missing or lowest.
+    pub fn worst_first(outcomes: &[QueryOutcome]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..outcomes.len()).collect();
+        let key = |o: &QueryOutcome| {
+            (
+                o.error.is_none(),
+                o.recall.unwrap_or(f64::INFINITY),
+                std::cmp::Reverse(o.gold_rank.map_or(usize::MAX, |r| r)),
+            )
+        };
+        order.sort_by(|&a, &b| {
+            let (ka, kb) = (key(&outcomes[a]), key(&outcomes[b]));
+            ka.0.cmp(&kb.0)
+                .then(ka.1.total_cmp(&kb.1))
+                .then(ka.2.cmp(&kb.2))
+                .then(a.cmp(&b))
+        });
+        order
+    }
+}
+
+/// Averages over the finished queries of a query set.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QuerySetSummary {
+    pub queries: usize,
+    pub mean_recall: Option<f64>,
+    /// Fraction of queries with a gold item in the method's top-k.
+    pub gold_found: Option<f64>,
+    /// Mean reciprocal rank of the gold in the method's top-k (0 when absent).
+    pub mrr: Option<f64>,
+}
+
+impl QuerySetSummary {
+    pub fn of(outcomes: &[QueryOutcome]) -> Self {
+        let recalls: Vec<f64> = outcomes.iter().filter_map(|o| o.recall).collect();
+        let with_gold: Vec<&QueryOutcome> =
+            outcomes.iter().filter(|o| !o.gold.is_empty()).collect();
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let found: Vec<f64> = with_gold
+            .iter()
+            .map(|o| f64::from(u8::from(o.gold_rank.is_some())))
+            .collect();
+        let rr: Vec<f64> = with_gold
+            .iter()
+            .map(|o| o.gold_rank.map_or(0.0, |r| 1.0 / r as f64))
+            .collect();
+        Self {
+            queries: outcomes.len(),
+            mean_recall: mean(&recalls),
+            gold_found: mean(&found),
+            mrr: mean(&rr),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -240,6 +445,26 @@ pub enum Event {
         points: Vec<ConvergencePoint>,
     },
     IndexBuilt(IndexSummary),
+    Comparison {
+        job: JobId,
+        comparison: Arc<Comparison>,
+    },
+    Explanation {
+        job: JobId,
+        explanation: Box<ItemExplanation>,
+    },
+    /// A query set is loaded and about to run.
+    QuerySetStarted {
+        job: JobId,
+        path: PathBuf,
+        total: usize,
+        /// Where exact scores come from ("test_scores.npy", "the CE", or none).
+        exact_source: String,
+    },
+    QueryOutcome {
+        job: JobId,
+        outcome: Box<QueryOutcome>,
+    },
     /// Exactly one per submitted job.
     JobFinished {
         job: JobId,

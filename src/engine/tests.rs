@@ -438,3 +438,6 @@ fn an_index_that_stops_matching_is_unloaded_with_an_event() {
         })
     );
 }
+
+// The explorer's jobs (comparison, explanation, query sets).
+mod explore;

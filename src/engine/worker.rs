@@ -1,5 +1,7 @@
 //! The worker thread's loop: owns the model, items and index, runs one job at a time.
 
+mod explore;
+
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -8,14 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::protocol::{
-    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobOutcome, RecallCurve,
-    Request, SearchRequest,
+    DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobOutcome, Request,
+    SearchRequest,
 };
 use super::{Envelope, ExactCache, ModelLoader};
-use crate::approx::{
-    self, metrics, ApproxError, CeScorer, MatrixRowScorer, Method, SearchInputs, SearchParams,
-    SearchResult, TfIdfIndex,
-};
+use crate::approx::{self, ApproxError, CeScorer, Method, SearchInputs, SearchResult, TfIdfIndex};
 use crate::cancel::CancelToken;
 use crate::index::{self, AnchorQuery, ItemsStamp, LoadedIndex, ModelStamp, StoreDtype};
 use crate::items;
@@ -132,6 +131,9 @@ impl Worker {
                 k_q,
                 out,
             } => self.build_index(job, cancel, anchor_queries.as_deref(), k_q, &out),
+            Request::Compare(req) => self.compare(job, cancel, req),
+            Request::Explain(req) => self.explain(job, cancel, req),
+            Request::QuerySet(req) => self.query_set(job, cancel, req),
             Request::ItemConvergence { .. } => Ok(Ended::Completed),
         }
     }
@@ -457,49 +459,13 @@ impl Worker {
     }
 
     /// Recall@k against CE calls for every method on this query, now that all exact
-    /// scores are known (each point re-runs the method on the exact row: no CE calls).
+    /// scores are known.
     fn send_recall_curves(&self, job: JobId, req: &SearchRequest, row: &[Option<PairScore>]) {
         let exact: Vec<f32> = row
             .iter()
             .map(|s| s.map_or(f32::NEG_INFINITY, |s| s.logit))
             .collect();
-        let n = exact.len();
-        let k = req.top_k.clamp(1, 100).min(n);
-        let budgets: Vec<usize> = [10, 20, 50, 100, 200, 300, 500, 1000, 2000]
-            .into_iter()
-            .filter(|&b| b <= n)
-            .collect();
-        let inputs = self.search_inputs(&req.query, n);
-        let mut curves = Vec::new();
-        for method in [
-            Method::Anncur,
-            Method::Adacur,
-            Method::Axn,
-            Method::Tfidf,
-            Method::Random,
-        ] {
-            let points: Vec<(usize, f64)> = budgets
-                .iter()
-                .filter_map(|&budget| {
-                    let params = SearchParams {
-                        method,
-                        budget,
-                        // Curves keep half of each budget for re-ranking.
-                        k_i: req.k_i.min(budget / 2).max(1),
-                        top_k: k,
-                        seed: req.seed,
-                        ..SearchParams::default()
-                    };
-                    let mut sc = MatrixRowScorer::from_slice(&exact);
-                    let r = approx::search(&inputs, &params, &mut sc).ok()?;
-                    let returned: Vec<usize> = r.ranking.iter().map(|x| x.item).collect();
-                    Some((r.ce_calls, metrics::top_k_recall(&returned, &exact, k)))
-                })
-                .collect();
-            if !points.is_empty() {
-                curves.push(RecallCurve { method, points });
-            }
-        }
+        let (k, curves) = self.recall_curves(&req.query, req.k_i, req.top_k, req.seed, &exact);
         self.send(Event::RecallCurves { job, k, curves });
     }
 

@@ -16,6 +16,14 @@ pub enum Pick {
     BuildIndexOut,
     ExportRanking(RankingFormat),
     SavePlot(PlotKind),
+    QueryFile,
+    QrelsFile,
+    ExactScores,
+    SaveSnapshot,
+    LoadSnapshot,
+    /// The second snapshot of a diff (the first is the loaded one).
+    DiffSnapshot,
+    ExportQrels,
 }
 
 impl Pick {
@@ -28,6 +36,13 @@ impl Pick {
             Pick::BuildIndexOut => "Folder for the new index",
             Pick::ExportRanking(_) => "Export ranking",
             Pick::SavePlot(_) => "Save plot as PNG",
+            Pick::QueryFile => "Open query file",
+            Pick::QrelsFile => "Open qrels file",
+            Pick::ExactScores => "Open exact scores (.npy)",
+            Pick::SaveSnapshot => "Save snapshot",
+            Pick::LoadSnapshot => "Load snapshot",
+            Pick::DiffSnapshot => "Snapshot to diff against",
+            Pick::ExportQrels => "Export judgments as TREC qrels",
         }
     }
 }
@@ -70,14 +85,21 @@ impl Dialogs {
                     Pick::ModelFolder | Pick::IndexFolder | Pick::BuildIndexOut => {
                         dialog.pick_folder()
                     }
-                    Pick::Items | Pick::AnchorQueries => dialog
+                    Pick::Items | Pick::AnchorQueries | Pick::QueryFile => dialog
                         .add_filter(
                             "item and query files",
                             &["jsonl", "json", "txt", "csv", "tsv", "ndjson"],
                         )
                         .add_filter("all files", &["*"])
                         .pick_file(),
-                    Pick::ExportRanking(_) | Pick::SavePlot(_) => {
+                    Pick::QrelsFile
+                    | Pick::ExactScores
+                    | Pick::LoadSnapshot
+                    | Pick::DiffSnapshot => dialog.pick_file(),
+                    Pick::ExportRanking(_)
+                    | Pick::SavePlot(_)
+                    | Pick::SaveSnapshot
+                    | Pick::ExportQrels => {
                         if let Some(name) = suggested {
                             dialog = dialog.set_file_name(name);
                         }

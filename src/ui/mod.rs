@@ -3,18 +3,25 @@
 //! when an event arrives.
 //!
 //! One struct per panel: [`sources::SourcesPanel`] (left), [`query_bar::QueryBar`]
-//! (top), [`ranking::RankingView`] (centre), [`plots::PlotsPanel`] (right) and
-//! [`status_bar::StatusBar`] (bottom). Panels read the [`session::Session`] and push
+//! (top), [`plots::PlotsPanel`] (right), [`status_bar::StatusBar`] (bottom), and one tab
+//! per view in the centre: [`ranking::RankingView`], [`compare::CompareView`],
+//! [`explain::ExplainView`], [`query_set::QuerySetView`] and
+//! [`judgments::JudgmentsView`]. Panels read the [`session::Session`] and push
 //! [`actions::Action`]s; [`app::RelexApp`] turns those into engine requests.
 
 pub mod actions;
 pub mod analysis;
 mod app;
+pub mod compare;
 pub mod dialogs;
+pub mod explain;
 pub mod export;
+pub mod fonts;
 pub mod jobs;
+pub mod judgments;
 pub mod plots;
 pub mod query_bar;
+pub mod query_set;
 pub mod ranking;
 pub mod recent;
 pub mod session;

@@ -1,12 +1,31 @@
 //! What the explorer knows: the loaded model, items and index, and the current search
 //! with its exact and approximate scores. Plain data, updated from engine events; no egui.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::approx::{ConvergencePoint, Method, SearchResult};
-use crate::engine::{DemoQuery, IndexSummary, ItemsSnapshot, JobId, RecallCurve, SearchRequest};
+use crate::engine::snapshot::{Judgments, Snapshot, SnapshotDiff};
+use crate::engine::{
+    Comparison, DemoQuery, IndexSummary, ItemExplanation, ItemsSnapshot, JobId, QueryOutcome,
+    RecallCurve, SearchRequest,
+};
 use crate::model::{ModelInfo, PairScore};
+
+/// A query set running or run, and the outcome of each query so far.
+#[derive(Debug, Clone)]
+pub struct QuerySetRun {
+    pub job: JobId,
+    pub path: PathBuf,
+    pub total: usize,
+    /// Where the exact scores come from.
+    pub exact_source: String,
+    pub outcomes: Vec<QueryOutcome>,
+    /// `Some(cancelled)` once the job ended.
+    pub finished: Option<bool>,
+}
 
 /// One search and everything that streamed in for it.
 #[derive(Debug)]
@@ -137,6 +156,8 @@ pub enum ErrorSource {
     Search,
     Export,
     Engine,
+    QuerySet,
+    Snapshot,
 }
 
 impl ErrorSource {
@@ -149,6 +170,8 @@ impl ErrorSource {
             ErrorSource::Search => "search",
             ErrorSource::Export => "export",
             ErrorSource::Engine => "engine",
+            ErrorSource::QuerySet => "query set",
+            ErrorSource::Snapshot => "snapshot",
         }
     }
 }
@@ -179,6 +202,19 @@ pub struct Session {
     pub errors: Vec<ErrorEntry>,
     /// Short informational messages (exports written, index built).
     pub notices: Vec<String>,
+    /// Item index by id, for the current item list.
+    pub item_index: HashMap<String, usize>,
+    /// Methods side by side on the last compared query.
+    pub comparison: Option<Arc<Comparison>>,
+    /// The last explained item.
+    pub explanation: Option<ItemExplanation>,
+    pub query_set: Option<QuerySetRun>,
+    /// Relevance judgments of every query judged in this session.
+    pub judgments: Judgments,
+    /// A snapshot loaded from disk, and its file.
+    pub snapshot: Option<(PathBuf, Snapshot)>,
+    /// The diff of two snapshot files (first, second).
+    pub snapshot_diff: Option<(PathBuf, PathBuf, SnapshotDiff)>,
 }
 
 /// How many errors and notices are kept.
@@ -190,8 +226,16 @@ impl Session {
     }
 
     pub fn set_items(&mut self, items: Arc<ItemsSnapshot>) {
+        self.item_index = items
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.id.clone(), i))
+            .collect();
         self.items = Some(items);
         self.items_version += 1;
+        self.comparison = None;
+        self.explanation = None;
         self.search = None;
         self.selected = None;
         self.convergence = None;
@@ -229,9 +273,22 @@ impl Session {
     /// Ids of the gold items of the demo query the current search came from.
     pub fn gold_ids(&self) -> Option<&[String]> {
         let id = self.search.as_ref()?.query_id.as_deref()?;
-        self.demo_queries
-            .iter()
-            .find(|q| q.id == id)
-            .map(|q| q.gold.as_slice())
+        let demo = self.demo_queries.iter().find(|q| q.id == id);
+        match demo {
+            Some(q) => Some(q.gold.as_slice()),
+            None => self
+                .query_set
+                .as_ref()?
+                .outcomes
+                .iter()
+                .find(|o| o.id == id)
+                .map(|o| o.gold.as_slice()),
+        }
+    }
+
+    /// The current search's query text and query id (judgments belong to them).
+    pub fn current_query(&self) -> Option<(&str, Option<&str>)> {
+        let s = self.search.as_ref()?;
+        Some((s.request.query.as_str(), s.query_id.as_deref()))
     }
 }

@@ -7,6 +7,19 @@ pub const SELECTED_COLOR: Color32 = Color32::from_rgb(255, 200, 40);
 pub const EXACT_COLOR: Color32 = Color32::from_rgb(90, 170, 255);
 pub const APPROX_COLOR: Color32 = Color32::from_rgb(250, 140, 60);
 
+/// One colour per method, the same in every view.
+pub fn method_color(m: crate::approx::Method) -> Color32 {
+    use crate::approx::Method;
+    match m {
+        Method::Anncur => Color32::from_rgb(90, 170, 255),
+        Method::Adacur => Color32::from_rgb(250, 140, 60),
+        Method::Axn => Color32::from_rgb(120, 200, 120),
+        Method::Tfidf => Color32::from_rgb(200, 120, 220),
+        Method::Random => Color32::from_rgb(180, 180, 180),
+        Method::Exact => Color32::from_rgb(240, 240, 240),
+    }
+}
+
 /// An error message, wrapped, selectable (so a path or line number can be copied).
 pub fn error_text(ui: &mut egui::Ui, message: &str) {
     ui.add(

@@ -68,6 +68,13 @@ impl RelexApp {
                 if let Some(s) = self.live_search(job) {
                     s.apply_exact(&scores, done, total, pairs_per_second);
                     self.jobs.progress(job, "exact scoring".into(), done, total);
+                } else if self
+                    .jobs
+                    .active()
+                    .is_some_and(|a| a.id == job && a.kind != JobKind::QuerySet)
+                {
+                    // A comparison or explanation scoring every item: its progress.
+                    self.jobs.progress(job, "exact scoring".into(), done, total);
                 }
             }
             Event::RecallCurves { job, k, curves } => {
@@ -90,6 +97,10 @@ impl RelexApp {
                 self.session.index = Some(summary);
                 self.fit_method_to_index();
             }
+            ev @ (Event::Comparison { .. }
+            | Event::Explanation { .. }
+            | Event::QuerySetStarted { .. }
+            | Event::QueryOutcome { .. }) => self.explore_event(ev),
             Event::JobFinished { job, kind, outcome } => self.job_finished(job, kind, outcome),
             Event::RequestFailed { error } => self
                 .session
@@ -122,6 +133,9 @@ impl RelexApp {
             {
                 s.finish(!matches!(outcome, JobOutcome::Completed));
             }
+        }
+        if kind == JobKind::QuerySet {
+            self.query_set_finished(job, matches!(outcome, JobOutcome::Completed));
         }
         match outcome {
             JobOutcome::Completed | JobOutcome::Cancelled => {}
@@ -185,8 +199,10 @@ impl RelexApp {
 /// The panel a failed job's error belongs to: the demo's own, else the part of the
 /// world the error names.
 fn error_source(kind: JobKind, error: &EngineError) -> ErrorSource {
-    if kind == JobKind::LoadDemo {
-        return ErrorSource::Demo;
+    match kind {
+        JobKind::LoadDemo => return ErrorSource::Demo,
+        JobKind::QuerySet => return ErrorSource::QuerySet,
+        _ => {}
     }
     match error {
         EngineError::Model(_) => ErrorSource::Model,

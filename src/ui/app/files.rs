@@ -12,6 +12,8 @@ impl RelexApp {
         match pick {
             Pick::ExportRanking(f) => Some(suggested_name(query, "ranking", f.extension())),
             Pick::SavePlot(k) => Some(suggested_name(query, k.file_stem(), "png")),
+            Pick::SaveSnapshot => Some(suggested_name(query, "snapshot", "json")),
+            Pick::ExportQrels => Some(suggested_name(query, "judgments", "qrels")),
             _ => None,
         }
     }
@@ -49,6 +51,7 @@ impl RelexApp {
                     wake.request_repaint();
                 });
             }
+            other => self.picked_explore(other, path),
         }
     }
 

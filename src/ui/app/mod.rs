@@ -14,7 +14,10 @@ use crate::engine::{
 };
 
 mod events;
+mod explore;
 mod files;
+
+pub use explore::Explorer;
 
 use super::actions::Action;
 use super::analysis::{Analysis, AnalysisInput};
@@ -81,6 +84,8 @@ pub struct RelexApp {
     method_fallback: Option<Method>,
     /// Focus the query box on the first frame.
     first_frame: bool,
+    /// The central area's views.
+    explorer: Explorer,
     ctx: egui::Context,
 }
 
@@ -98,6 +103,7 @@ impl RelexApp {
             },
             _ => StartSources::Demo,
         };
+        super::fonts::install_fallback_fonts(&cc.egui_ctx);
         let mut app = Self::with_sources(&cc.egui_ctx, start);
         if let Some(storage) = cc.storage {
             if let Some(r) = eframe::get_value::<RecentFiles>(storage, recent::STORAGE_KEY) {
@@ -141,6 +147,7 @@ impl RelexApp {
             actions: Vec::new(),
             method_fallback: None,
             first_frame: true,
+            explorer: Explorer::default(),
             ctx: ctx.clone(),
         };
         match start {
@@ -281,18 +288,7 @@ impl RelexApp {
                 self.plots
                     .plots_ui(ui, &self.session, &self.analysis, &mut self.actions);
             });
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            self.ranking
-                .ranking_ui(ui, &self.session, &self.analysis, &mut self.actions);
-            if self.session.items.is_none() {
-                if let Some(e) = self.session.errors.first() {
-                    ui.vertical_centered(|ui| {
-                        ui.label(format!("{} error:", e.source.label()));
-                        super::widgets::error_text(ui, &e.message);
-                    });
-                }
-            }
-        });
+        egui::CentralPanel::default_margins().show(ui, |ui| self.central_ui(ui));
         self.process_actions();
         let dt = ctx.input(|i| i.unstable_dt);
         self.frames.record(start.elapsed(), dt, busy);
@@ -327,6 +323,9 @@ impl RelexApp {
                 if let Some(i) = self.ranking.step_selection(self.session.selected, delta) {
                     self.actions.push(Action::Select(i));
                 }
+            }
+            if let Some(j) = explore::judgment_key(ctx) {
+                self.actions.push(Action::Judge(j));
             }
         }
     }
@@ -476,6 +475,8 @@ impl RelexApp {
                 );
             }
             Action::DismissErrors => self.session.errors.clear(),
+            Action::UsePath(pick, path) => self.picked(ctx, pick, Some(path)),
+            other => self.act_explore(other),
         }
     }
 
@@ -492,8 +493,7 @@ impl RelexApp {
             );
             return;
         }
-        let seed = 17;
-        let req = self.query.request(seed);
+        let req = self.query.request(explore::SEED);
         if req.query.is_empty() {
             return;
         }
@@ -513,6 +513,7 @@ impl RelexApp {
             if let Some(s) = self.session.search.as_mut().filter(|s| s.job == job.id) {
                 s.finish(true);
             }
+            self.query_set_finished(job.id, false);
             self.session.push_notice(format!("{} cancelled", job.label));
         }
     }
