@@ -218,8 +218,11 @@ fn cuda_scores_recorded_on_a_gpu_match_the_cpu() {
     for (model_dir, entry) in &record.models {
         let model = CrossEncoder::load(model_dir, &LoadOptions::default()).expect("model loads");
         for (case, c) in &entry.cases {
-            let pairs: Vec<(&str, &str)> =
-                c.pairs.iter().map(|(q, i)| (q.as_str(), i.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = c
+                .pairs
+                .iter()
+                .map(|(q, i)| (q.as_str(), i.as_str()))
+                .collect();
             let mut cpu = vec![f32::NAN; pairs.len()];
             model
                 .score_pairs(&pairs, &ScoreOptions::default(), &mut |batch, _| {
@@ -248,9 +251,15 @@ fn cuda_scores_recorded_on_a_gpu_match_the_cpu() {
                     "{model_dir} on {} {precision}, {case}: max |cuda − cpu| {worst:.2e} (logit range {range:.2}), worst top-10 overlap {overlap}/10",
                     entry.device
                 );
-                assert!(worst <= bound, "{model_dir} {case} {precision}: {worst} > {bound}");
+                assert!(
+                    worst <= bound,
+                    "{model_dir} {case} {precision}: {worst} > {bound}"
+                );
                 if precision != "bf16" {
-                    assert!(overlap >= 9, "{model_dir} {case} {precision}: top-10 overlap {overlap}");
+                    assert!(
+                        overlap >= 9,
+                        "{model_dir} {case} {precision}: top-10 overlap {overlap}"
+                    );
                 }
             }
         }
