@@ -69,10 +69,15 @@ impl Linear {
 
     /// `x`: [N, in] → [N, out], in x's type (the matmul itself in the weight's).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.to_dtype(self.w_t.dtype())?
+        let y = x
+            .to_dtype(self.w_t.dtype())?
             .matmul(&self.w_t)?
-            .to_dtype(self.bias.dtype())?
-            .broadcast_add(&self.bias)
+            .to_dtype(self.bias.dtype())?;
+        // candle's broadcast add runs a strided kernel at a fraction of the memory
+        // bandwidth (on an H200 2.5× slower than its contiguous add); a [N, 1] · [1, out]
+        // product writes the bias rows contiguously, at full bandwidth, for a contiguous add.
+        let ones = Tensor::ones((y.dim(0)?, 1), self.bias.dtype(), y.device())?;
+        y + ones.matmul(&self.bias.unsqueeze(0)?)?
     }
 }
 
