@@ -134,6 +134,30 @@ pub enum Positions {
 }
 
 impl Positions {
+    /// The position ids of right-padded `ids` rows of length `l` (row-major [B, L]).
+    pub fn ids(self, ids: &[u32], l: usize) -> Vec<u32> {
+        match self {
+            Positions::Absolute => (0..ids.len() / l.max(1))
+                .flat_map(|_| 0..l as u32)
+                .collect(),
+            Positions::Roberta { padding_idx } => {
+                let mut out = Vec::with_capacity(ids.len());
+                for row in ids.chunks(l.max(1)) {
+                    let mut n = 0;
+                    for &t in row {
+                        if t == padding_idx {
+                            out.push(padding_idx);
+                        } else {
+                            n += 1;
+                            out.push(padding_idx + n);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// The longest input a position table of `table_len` rows allows.
     pub fn max_positions(self, table_len: usize) -> usize {
         match self {
@@ -176,17 +200,8 @@ impl BertEncoder {
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let get = |name: &str, shape: &[usize]| w.get(&format!("{p}.{name}"), shape);
-            let qw = (get("attention.self.query.weight", &[h, h])? * scale)?;
-            let qb = (get("attention.self.query.bias", &[h])? * scale)?;
-            let kw = get("attention.self.key.weight", &[h, h])?;
-            let kb = get("attention.self.key.bias", &[h])?;
-            let vw = get("attention.self.value.weight", &[h, h])?;
-            let vb = get("attention.self.value.bias", &[h])?;
-            let qkv = Dense::from_parts(
-                &Tensor::cat(&[&qw, &kw, &vw], 0)?,
-                &Tensor::cat(&[&qb, &kb, &vb], 0)?,
-            )?;
+            let (qkv_w, qkv_b) = fused_qkv(w, &p, h, scale)?;
+            let qkv = Dense::from_parts(&qkv_w, &qkv_b)?;
             let act = match cfg.hidden_act {
                 HiddenAct::Gelu => Act::GeluErf,
                 HiddenAct::GeluTanh => Act::GeluTanh,
@@ -270,21 +285,10 @@ impl BertEncoder {
                     .reshape((b, l, self.hidden))?
                     .broadcast_add(&pos)?
             }
-            Positions::Roberta { padding_idx } => {
+            Positions::Roberta { .. } => {
                 let ids = input_ids.flatten_all()?.to_vec1::<u32>()?;
-                let mut pos_ids = Vec::with_capacity(ids.len());
-                for row in ids.chunks(l.max(1)) {
-                    let mut n = 0;
-                    for &t in row {
-                        if t == padding_idx {
-                            pos_ids.push(padding_idx);
-                        } else {
-                            n += 1;
-                            pos_ids.push(padding_idx + n);
-                        }
-                    }
-                }
-                let pos_ids = Tensor::from_vec(pos_ids, b * l, input_ids.device())?;
+                let pos_ids =
+                    Tensor::from_vec(self.positions.ids(&ids, l), b * l, input_ids.device())?;
                 let pos = self.position.index_select(&pos_ids, 0)?;
                 ((words + types)? + pos)?.reshape((b, l, self.hidden))?
             }
@@ -334,6 +338,27 @@ impl BertEncoder {
             .out_ln
             .forward(&layer.output.forward_residual(&inter, &attn)?)
     }
+}
+
+/// Layer `prefix`'s Q, K and V projections as one [3H, H] weight and [3H] bias, Q scaled
+/// by `q_scale` (1/sqrt(head_dim), folded in f32 so it is rounded once).
+pub fn fused_qkv(
+    w: &Weights,
+    prefix: &str,
+    h: usize,
+    q_scale: f64,
+) -> Result<(Tensor, Tensor), ModelError> {
+    let get = |name: &str, shape: &[usize]| w.get(&format!("{prefix}.{name}"), shape);
+    let qw = (get("attention.self.query.weight", &[h, h])? * q_scale)?;
+    let qb = (get("attention.self.query.bias", &[h])? * q_scale)?;
+    let kw = get("attention.self.key.weight", &[h, h])?;
+    let kb = get("attention.self.key.bias", &[h])?;
+    let vw = get("attention.self.value.weight", &[h, h])?;
+    let vb = get("attention.self.value.bias", &[h])?;
+    Ok((
+        Tensor::cat(&[&qw, &kw, &vw], 0)?,
+        Tensor::cat(&[&qb, &kb, &vb], 0)?,
+    ))
 }
 
 /// Builds the [B, L] input tensors from row-major u32 ids, type ids and a 0/1 mask.

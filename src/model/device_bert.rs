@@ -12,9 +12,10 @@
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 
-use super::bert::Positions;
+use super::bert::{fused_qkv, Positions};
 use super::config::{BertConfig, HiddenAct};
 use super::device::Precision;
+use super::heads::SpecialTokenHead;
 use super::weights::Weights;
 use super::ModelError;
 
@@ -27,11 +28,7 @@ pub enum DeviceHead {
         label: usize,
     },
     /// "w_embeds": mean of the two mention-marker rows · the item-marker row.
-    SpecialTokens {
-        mention_start: u32,
-        mention_end: u32,
-        item_marker: u32,
-    },
+    SpecialTokens(SpecialTokenHead),
 }
 
 /// `x · Wᵀ + b` with W stored transposed ([in, out]) so the matmul reads it directly.
@@ -192,19 +189,8 @@ impl DeviceBert {
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let get = |name: &str, shape: &[usize]| w.get(&format!("{p}.{name}"), shape);
-            let qw = (get("attention.self.query.weight", &[h, h])? * scale)?;
-            let qb = (get("attention.self.query.bias", &[h])? * scale)?;
-            let kw = get("attention.self.key.weight", &[h, h])?;
-            let kb = get("attention.self.key.bias", &[h])?;
-            let vw = get("attention.self.value.weight", &[h, h])?;
-            let vb = get("attention.self.value.bias", &[h])?;
-            let qkv = Linear::from_parts(
-                &Tensor::cat(&[&qw, &kw, &vw], 0)?,
-                &Tensor::cat(&[&qb, &kb, &vb], 0)?,
-                dev,
-                dt,
-            )?;
+            let (qkv_w, qkv_b) = fused_qkv(w, &p, h, scale)?;
+            let qkv = Linear::from_parts(&qkv_w, &qkv_b, dev, dt)?;
             let inter = cfg.intermediate_size;
             layers.push(Layer {
                 qkv,
@@ -295,25 +281,7 @@ impl DeviceBert {
         } else {
             Some(Tensor::from_slice(&batch.type_ids, b * l, dev)?)
         };
-        let pos_ids: Vec<u32> = match self.positions {
-            Positions::Absolute => (0..b).flat_map(|_| 0..l as u32).collect(),
-            Positions::Roberta { padding_idx } => {
-                let mut out = Vec::with_capacity(b * l);
-                for row in batch.ids.chunks(l.max(1)) {
-                    let mut n = 0;
-                    for &t in row {
-                        if t == padding_idx {
-                            out.push(padding_idx);
-                        } else {
-                            n += 1;
-                            out.push(padding_idx + n);
-                        }
-                    }
-                }
-                out
-            }
-        };
-        let pos_ids = Tensor::from_vec(pos_ids, b * l, dev)?;
+        let pos_ids = Tensor::from_vec(self.positions.ids(&batch.ids, l), b * l, dev)?;
         // get_extended_attention_mask: (1 - mask) * finfo.min, added to every head's
         // scores. -30000 is far below any real score yet safe in f16.
         // A batch of pairs of one length (length-sorted batches often are) has no
@@ -330,26 +298,11 @@ impl DeviceBert {
         };
         let picks = match &self.head {
             DeviceHead::Classifier { .. } => None,
-            DeviceHead::SpecialTokens {
-                mention_start,
-                mention_end,
-                item_marker,
-            } => {
+            DeviceHead::SpecialTokens(head) => {
                 // The rows of the three markers of every pair, in [B*L] numbering.
                 let mut picks = Vec::with_capacity(3 * b);
                 for (row, seq) in batch.ids.chunks(l.max(1)).enumerate() {
-                    for (tok, name) in [
-                        (*mention_start, "mention-start"),
-                        (*mention_end, "mention-end"),
-                        (*item_marker, "item-marker"),
-                    ] {
-                        let p = seq.iter().position(|&t| t == tok).ok_or_else(|| {
-                            ModelError::Input {
-                                message: format!(
-                                    "w_embeds pooling needs the {name} token (id {tok}) in every pair; pair {row} has none"
-                                ),
-                            }
-                        })?;
+                    for p in head.marker_positions(row, seq)? {
                         picks.push((row * l + p) as u32);
                     }
                 }
@@ -456,7 +409,7 @@ impl DeviceBert {
                 let logits = classifier.forward(&pooled)?;
                 Ok(logits.i((.., *label))?.to_dtype(DType::F32)?)
             }
-            DeviceHead::SpecialTokens { .. } => {
+            DeviceHead::SpecialTokens(_) => {
                 // The three marker rows of every pair, gathered on the device, then
                 // 0.5·(start + end) · item per pair, in f32.
                 let picks = inputs.picks.as_ref().ok_or_else(|| ModelError::Input {

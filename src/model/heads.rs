@@ -50,6 +50,26 @@ pub struct SpecialTokenHead {
     pub item_marker: u32,
 }
 
+impl SpecialTokenHead {
+    /// Where pair `row`'s mention-start, mention-end and item markers sit in `seq`.
+    pub fn marker_positions(&self, row: usize, seq: &[u32]) -> Result<[usize; 3], ModelError> {
+        let find = |tok: u32, name: &str| {
+            seq.iter()
+                .position(|&t| t == tok)
+                .ok_or_else(|| ModelError::Input {
+                    message: format!(
+                        "w_embeds pooling needs the {name} token (id {tok}) in every pair; pair {row} has none"
+                    ),
+                })
+        };
+        Ok([
+            find(self.mention_start, "mention-start")?,
+            find(self.mention_end, "mention-end")?,
+            find(self.item_marker, "item-marker")?,
+        ])
+    }
+}
+
 impl ScoreHead for SpecialTokenHead {
     fn rows(&self) -> OutputRows {
         OutputRows::All
@@ -58,20 +78,7 @@ impl ScoreHead for SpecialTokenHead {
     fn scores(&self, hidden: &Tensor, ids: &[&[u32]]) -> Result<Vec<f32>, ModelError> {
         let mut out = Vec::with_capacity(ids.len());
         for (b, seq) in ids.iter().enumerate() {
-            let find = |tok: u32, name: &str| {
-                seq.iter()
-                    .position(|&t| t == tok)
-                    .ok_or_else(|| ModelError::Input {
-                        message: format!(
-                            "w_embeds pooling needs the {name} token (id {tok}) in every pair; pair {b} has none"
-                        ),
-                    })
-            };
-            let (s, e, m) = (
-                find(self.mention_start, "mention-start")?,
-                find(self.mention_end, "mention-end")?,
-                find(self.item_marker, "item-marker")?,
-            );
+            let [s, e, m] = self.marker_positions(b, seq)?;
             let row = hidden.i(b)?;
             let query = ((row.i(s)? + row.i(e)?)? * 0.5)?;
             let item = row.i(m)?;

@@ -236,11 +236,7 @@ impl HeadPlan {
                 classifier: Linear::load(w, classifier, h, labels, dev, dt)?,
                 label,
             },
-            HeadPlan::SpecialTokens(t) => DeviceHead::SpecialTokens {
-                mention_start: t.mention_start,
-                mention_end: t.mention_end,
-                item_marker: t.item_marker,
-            },
+            HeadPlan::SpecialTokens(head) => DeviceHead::SpecialTokens(head),
         })
     }
 }

@@ -264,29 +264,12 @@ impl CrossEncoder {
         pairs: &[EncodedPair],
         indices: &[usize],
     ) -> Result<Vec<PairScore>, ModelError> {
-        let b = indices.len();
-        let l = indices
-            .iter()
-            .map(|&i| padded_len(&pairs[i]))
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let pad = self.tokens.pad_id();
-        let mut ids = Vec::with_capacity(b * l);
-        let mut types = Vec::with_capacity(b * l);
-        let mut mask = Vec::with_capacity(b * l);
-        for &i in indices {
-            let p = &pairs[i];
-            let n = padded_len(p);
-            ids.extend_from_slice(&p.ids[..n]);
-            ids.extend(std::iter::repeat_n(pad, l - n));
-            types.extend_from_slice(&p.type_ids[..n]);
-            types.extend(std::iter::repeat_n(0, l - n));
-            mask.extend(p.attention[..n].iter().map(|&a| a as f32));
-            mask.extend(std::iter::repeat_n(0.0, l - n));
-        }
-        let id_rows: Vec<&[u32]> = ids.chunks(l).collect();
-        let (ids_t, types_t, mask_t) = batch_tensors(ids.clone(), types, mask, b, l)?;
+        let batch = self.host_batch(pairs, indices);
+        let (b, l) = (batch.b, batch.l);
+        let mask = batch.mask.iter().map(|&a| a as f32).collect();
+        let (ids_t, types_t, mask_t) =
+            batch_tensors(batch.ids.clone(), batch.type_ids, mask, b, l)?;
+        let id_rows: Vec<&[u32]> = batch.ids.chunks(l).collect();
         let Runner::Host { encoder, head } = &self.runner else {
             unreachable!("device models are scored by score_on_device")
         };
