@@ -446,12 +446,13 @@ def main():
             rng.shuffle(same)
             add(same, 1 + args.same_max)
             n_same = len(chosen) - 1
-            bi = [x for x in nbr[k][:48] if neg_ok[x]]
+            bi = [x for x in nbr[k][:48] if neg_ok[x]] if k in nbr else []
             rng.shuffle(bi)
             add(bi, G - 8)
             dom = dom_items[q["domain"]] if neg_ok[gold] else []
             if dom:
-                add([dom[rng.randrange(len(dom))] for _ in range(8)], G - 4)
+                # without bi-encoder neighbours (--no-biencoder, e.g. a warm start): more in-domain randoms
+                add([dom[rng.randrange(len(dom))] for _ in range(8 if bi else G)], G - 4)
             while len(chosen) < G:
                 add([int(neg_pool[rng.randrange(len(neg_pool))])], G)
             r = rng.random()
