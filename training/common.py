@@ -12,6 +12,22 @@ def format_item(title, text):
     return ITEM_TEMPLATE.format(title=title, text=text)
 
 
+POS_CUE = {"v": "verb", "a": "adjective", "s": "adjective", "r": "adverb"}
+
+
+def pos_cue_text(text, pos):
+    """Issue 9 (natural sentences): the part of speech of a non-noun sense, written into
+    its item text before the first ": " (`bank (verb): tip laterally`). Nouns stay
+    unmarked, so noun-only item files (the demo) are unchanged: no cue = noun."""
+    name = POS_CUE.get(pos)
+    if not name:
+        return text
+    if ": " in text:
+        head, rest = text.split(": ", 1)
+        return f"{head} ({name}): {rest}"
+    return f"({name}) {text}"
+
+
 def marked_query(sentence, start, end):
     """`left context [unused0] mention [unused1] right context` (single spaces
     around the markers, ends stripped)."""

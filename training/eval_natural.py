@@ -23,6 +23,9 @@ unmarked / the mention alone; for w_embeds models these are wrapped as
 
   python3 training/eval_natural.py --model assets/models/wordnet-minilm-ce \
       --model scratch/issue9/wordnet-minilm-emb --data .payload/wordnet [--json out.json]
+
+--pos-cue: non-noun sense items carry their part of speech (`bank (verb): tip laterally`,
+common.pos_cue_text), for models trained with train_ce.py --pos-cue.
 """
 import argparse
 import json
@@ -171,9 +174,15 @@ def main():
     ap.add_argument("--variants", default="marked,sentence,mention")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default="")
+    ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     items = load_items(args.data)
+    if args.pos_cue:
+        sys.path.insert(0, HERE)
+        from common import pos_cue_text
+        for it in items.values():
+            it["text"] = pos_cue_text(it["text"], it["pos"])
     sents = read_jsonl(args.sentences)
     out = {}
     for m in args.model:

@@ -22,6 +22,16 @@ Issue 9 additions (all off by default, so the earlier calls reproduce):
   --lemma-eval                dev/test: rank the gold among ALL senses of the query lemma
                               (all parts of speech, all domains), like eval_natural.py
   --natural FILE              natural-sentence evaluation (training/eval_natural.py)
+
+Issue 9 item 5 (natural sentences; all off by default):
+  --pos-cue                   non-noun items carry their part of speech in the text
+                              (`bank (verb): tip laterally`, common.pos_cue_text); nouns unchanged
+  --lemma-loss W              extra listwise loss over the gold + its same-lemma senses only
+                              (the all-senses task of --lemma-eval / natural sentences), weight W
+  --warm DIR                  start from these trained weights (e.g. the shipped model) and train
+  --warm-ln-scale S           multiply the warm model's last output LayerNorm by S (4 undoes the
+                              export's --scale-last-ln 0.25)
+  --len-chunks K              training forward in K length-sorted chunks (less padding, same loss)
 """
 import argparse
 import json
@@ -37,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import MARK_L, MARK_R, ITEM_SEP, PairBuilder, format_item, query_variant, make_tokenizer_files  # noqa: E402
+from common import MARK_L, MARK_R, ITEM_SEP, PairBuilder, format_item, query_variant, make_tokenizer_files, pos_cue_text  # noqa: E402
 
 T0 = time.time()
 
@@ -225,6 +235,13 @@ def main():
     ap.add_argument("--pseudo-frac", type=float, default=0.0, help="share of training queries from pseudo.jsonl")
     ap.add_argument("--lemma-eval", action="store_true", help="dev/test: gold among all senses of the lemma")
     ap.add_argument("--natural", default="", help="natural_sentences.jsonl to evaluate on")
+    ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
+    ap.add_argument("--lemma-loss", type=float, default=0.0, help="weight of the same-lemma-only listwise loss")
+    ap.add_argument("--warm", default=None, help="start training from these weights (HF dir)")
+    ap.add_argument("--warm-ln-scale", type=float, default=1.0)
+    ap.add_argument("--len-chunks", type=int, default=1, help="training forward in K length-sorted chunks")
+    ap.add_argument("--init-wait", default="", help="wait (until --deadline) for this file; it names the --init dir")
+    ap.add_argument("--late-test-rerank", action="store_true", help="test rerank after the lemma/natural evals")
     ap.add_argument("--deadline", type=float, default=560.0, help="stop optional work after this many seconds")
     ap.add_argument("--no-biencoder", action="store_true", help="skip bi-encoder + rerank eval (full-domain scoring only; needs --init)")
     ap.add_argument("--smoke", type=int, default=0, help="tiny local run: max queries per split / items per domain")
@@ -291,7 +308,10 @@ def main():
     def enc(texts):
         return tok(texts, add_special_tokens=False)["input_ids"]
 
-    item_tok = enc([format_item(it["title"], it["text"]) for it in items])
+    def item_text(it):
+        return pos_cue_text(it["text"], it["pos"]) if args.pos_cue else it["text"]
+
+    item_tok = enc([format_item(it["title"], item_text(it)) for it in items])
     qtok = {m: enc([query_variant(q, m) for q in queries]) for m in ("marked", "sentence", "mention")}
     if args.arch == "emb":
         # plain queries get the markers around the whole query
@@ -357,12 +377,29 @@ def main():
 
 
     # ---------------------------------------------------------------- 3. model
+    if args.init_wait:
+        while not os.path.exists(args.init_wait) and time.time() - T0 < args.deadline:
+            time.sleep(2)
+        if not os.path.exists(args.init_wait):
+            log("no model to evaluate before the deadline"); metrics["skipped"] = "init-wait"; dump()
+            return
+        time.sleep(1)
+        args.init = open(args.init_wait).read().strip()
+        metrics["init"] = args.init
+        log("init from", args.init)
     if args.arch == "ce":
         src = args.init or args.base
         model = BertForSequenceClassification.from_pretrained(src, num_labels=1, torch_dtype=torch.float32)
     else:
-        src = args.init or args.base
+        src = args.init or args.warm or args.base
         model = EmbScorer(BertModel.from_pretrained(src, torch_dtype=torch.float32, add_pooling_layer=False))
+        if args.warm and args.warm_ln_scale != 1.0:
+            n = model.bert.config.num_hidden_layers - 1
+            ln = model.bert.encoder.layer[n].output.LayerNorm
+            with torch.no_grad():
+                ln.weight.mul_(args.warm_ln_scale)
+                ln.bias.mul_(args.warm_ln_scale)
+            log(f"warm start from {args.warm}, last LayerNorm x {args.warm_ln_scale}")
     model.to(device)
     fn = score_fn(model, args.arch)
 
@@ -408,18 +445,20 @@ def main():
             same = list(by_lemma.get(q["lemma"].lower(), [])) + list(by_lemma.get(q["mention"].lower().replace(" ", "_"), []))
             rng.shuffle(same)
             add(same, 1 + args.same_max)
-            bi = [x for x in nbr[k][:48] if neg_ok[x]]
+            n_same = len(chosen) - 1
+            bi = [x for x in nbr[k][:48] if neg_ok[x]] if k in nbr else []
             rng.shuffle(bi)
             add(bi, G - 8)
             dom = dom_items[q["domain"]] if neg_ok[gold] else []
             if dom:
-                add([dom[rng.randrange(len(dom))] for _ in range(8)], G - 4)
+                # without bi-encoder neighbours (--no-biencoder, e.g. a warm start): more in-domain randoms
+                add([dom[rng.randrange(len(dom))] for _ in range(8 if bi else G)], G - 4)
             while len(chosen) < G:
                 add([int(neg_pool[rng.randrange(len(neg_pool))])], G)
             r = rng.random()
             mode = "marked" if r >= args.plain_frac else ("sentence" if r < args.plain_frac / 2 else "mention")
             qt = qtok[mode][k]
-            return [pb.build(qt, item_tok[c]) for c in chosen]
+            return [pb.build(qt, item_tok[c]) for c in chosen], n_same
 
         steps_per_epoch = math.ceil(len(train_q) / args.qbatch)
         total = int(steps_per_epoch * args.epochs)
@@ -441,7 +480,14 @@ def main():
                 ks = list(plan[st])
                 if pseudo_q:
                     ks = [pseudo_q[rng.randrange(len(pseudo_q))] if rng.random() < args.pseudo_frac else k for k in ks]
-                return pad_batch([x for k in ks for x in make_group(k, rng)], torch.device("cpu"))
+                groups = [make_group(k, rng) for k in ks]
+                b = pad_batch([x for g, _ in groups for x in g], torch.device("cpu"))
+                lm = torch.zeros(len(ks), G, dtype=torch.bool)
+                for r, (_, ns) in enumerate(groups):
+                    lm[r, :1 + ns] = True
+                b["lmask"] = lm
+                b["lens"] = b["attention_mask"].sum(1)
+                return b
 
         no_decay = ["bias", "LayerNorm.weight"]
         params = [
@@ -461,18 +507,36 @@ def main():
         log(f"training: {len(train_q)} queries, {steps_per_epoch} steps/epoch, planned {total} steps, G={G}")
         t_start = time.time()
         step = 0
-        losses = []
+        losses, losses_l = [], []
         t_mark = None
         for batch in loader(TrainBatches(), args.workers):
             if step >= sched_total[0]:
                 break
+            lens = batch.pop("lens")
+            lmask = batch.pop("lmask").to(device, non_blocking=True)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             nq = batch["input_ids"].shape[0] // G
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             with torch.autocast(device.type, dtype=train_amp, enabled=train_amp != torch.float32):
-                sc = fn(**batch).float().view(nq, G)
-            loss = F.cross_entropy(sc, torch.zeros(nq, dtype=torch.long, device=device))
+                if args.len_chunks <= 1:
+                    sc = fn(**batch).float().view(nq, G)
+                else:
+                    order = torch.argsort(lens)
+                    parts = []
+                    for ch in order.chunk(args.len_chunks):
+                        m = int(lens[ch].max())
+                        chd = ch.to(device, non_blocking=True)
+                        parts.append(fn(**{k: v[chd, :m] for k, v in batch.items()}).float())
+                    inv = torch.empty_like(order)
+                    inv[order] = torch.arange(len(order))
+                    sc = torch.cat(parts)[inv.to(device)].view(nq, G)
+            tgt = torch.zeros(nq, dtype=torch.long, device=device)
+            loss = F.cross_entropy(sc, tgt)
+            if args.lemma_loss > 0:
+                loss_l = F.cross_entropy(sc.masked_fill(~lmask, float("-inf")), tgt)
+                loss = loss + args.lemma_loss * loss_l
+                losses_l.append(loss_l.item())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -490,10 +554,12 @@ def main():
                 log(f"time budget: {rate:.3f}s/step -> schedule {sched_total[0]} -> {min(fit, sched_total[0])} steps")
                 sched_total[0] = max(min(fit, sched_total[0]), 151)
             if step % 200 == 0 or step == sched_total[0]:
-                log(f"step {step}/{sched_total[0]} loss {np.mean(losses[-200:]):.4f} lr {lr_at(step - 1):.2e}")
+                log(f"step {step}/{sched_total[0]} loss {np.mean(losses[-200:]):.4f}"
+                    + (f" (lemma {np.mean(losses_l[-200:]):.4f})" if losses_l else "") + f" lr {lr_at(step - 1):.2e}")
         metrics["train"] = {"steps": step, "queries_seen": step * args.qbatch, "lr": args.lr,
                             "epochs": step * args.qbatch / len(train_q), "final_loss": float(np.mean(losses[-200:])),
-                            "seconds": time.time() - t_start, "group": G, "qbatch": args.qbatch}
+                            "seconds": time.time() - t_start, "group": G, "qbatch": args.qbatch,
+                            "final_lemma_loss": float(np.mean(losses_l[-200:])) if losses_l else None}
         dump()
         model.eval()
         # ------------------------------------------------------------ 4. save
@@ -517,10 +583,10 @@ def main():
 
     # ---------------------------------------------------------------- 5. eval
     metrics["rerank"] = {}
-    def rerank(variants):
+    def rerank(variants, splits=None):
      for var in variants:
         res = {}
-        for sp in eval_splits:
+        for sp in (splits or eval_splits):
             ks = [k for k, q in enumerate(queries) if q["split"] == sp]
             if not ks:
                 continue
@@ -550,14 +616,14 @@ def main():
             log(f"rerank {var} {sp} top-{K}", json.dumps(res["_" + sp]))
             if time.time() - T0 > args.deadline:
                 break
-        metrics["rerank"][var] = res
+        metrics["rerank"].setdefault(var, {}).update(res)
         dump()
         if time.time() - T0 > args.deadline:
             log("deadline reached; stopping eval")
             break
 
     if not args.no_biencoder:
-        rerank(["marked"])
+        rerank(["marked"], [sp for sp in eval_splits if sp != "test"] if args.late_test_rerank else None)
 
     if args.lemma_eval:
         metrics["lemma_senses"] = {}
@@ -571,14 +637,21 @@ def main():
                     spans.append((len(pairs), cand))
                     pairs += [(qtok[var][k], item_tok[c]) for c in cand]
                 sc = score_pairs(fn, pb, pairs, device, eval_amp, workers=args.workers)
-                ranks, by_dom = [], {}
+                ranks, by_dom, pos_ok, top1_pos = [], {}, [], []
+                P = lambda c: "a" if items[c]["pos"] in ("a", "s") else items[c]["pos"]  # noqa: E731
                 for k, (s0, cand) in zip(ks, spans):
                     g = cand.index(iid[queries[k]["gold"]])
                     v = sc[s0:s0 + len(cand)]
                     r = int((v > v[g]).sum())
                     ranks.append(r)
                     by_dom.setdefault(queries[k]["domain"], []).append(r)
+                    gp = P(cand[g])
+                    pos_ok.append(P(cand[int(np.argmax(v))]) == gp)
+                    same = [j for j, c in enumerate(cand) if P(c) == gp and j != g]
+                    top1_pos.append(all(v[g] > v[j] for j in same))
                 res["_" + sp] = rank_metrics(ranks)
+                res["_" + sp]["pred_pos_correct"] = float(np.mean(pos_ok))
+                res["_" + sp]["top1_gold_pos"] = float(np.mean(top1_pos))
                 res["_" + sp]["mean_senses"] = float(np.mean([len(c) for _, c in spans]))
                 for d, r in sorted(by_dom.items()):
                     res[d] = rank_metrics(r)
@@ -591,6 +664,9 @@ def main():
         from eval_natural import evaluate as nat_eval, summary as nat_summary, load_items as _li  # noqa: F401
         sents = read_jsonl(args.natural)
         itemd = {it["id"]: it for it in read_jsonl(find(args.data, "items.jsonl"))}  # all items, also in --smoke
+        if args.pos_cue:
+            for it in itemd.values():
+                it["text"] = pos_cue_text(it["text"], it["pos"])
 
         def nat_score(query, texts):
             qt = enc([query])[0]
@@ -601,6 +677,9 @@ def main():
         metrics["natural"] = nat_eval(nat_score, sents, itemd, ["marked", "sentence", "mention"])
         log("natural\n" + nat_summary("natural", metrics["natural"]))
         dump()
+
+    if args.late_test_rerank and not args.no_biencoder and "test" in eval_splits and time.time() - T0 < args.deadline:
+        rerank(["marked"], ["test"])
 
     # ---------------------------------------------------------------- full-domain scoring / demo
     doms = [d for d in args.full_domains.split(",") if d]
@@ -627,7 +706,7 @@ def main():
         for r, k in enumerate(qs):
             M[r] = ds.score(fn, qtok["marked"][k], eval_amp).cpu().numpy()
             done += 1
-            if time.time() - T0 > args.deadline and d != args.demo_domain:
+            if time.time() - T0 > args.deadline:
                 break
         el = time.time() - t1
         log(f"full {d}: {done} queries x {len(idxs)} items in {el:.1f}s ({done * len(idxs) / el:.0f} pairs/s)")
@@ -637,8 +716,8 @@ def main():
         metrics["full"][d]["items"] = len(idxs)
         if d == args.demo_domain:
             na = len(anc)
-            np.save(os.path.join(args.out, f"anchor_scores_{args.arch}.npy"), M[:na].astype(np.float16))
-            np.save(os.path.join(args.out, f"test_scores_{args.arch}.npy"), M[na:].astype(np.float16))
+            np.save(os.path.join(args.out, f"anchor_scores_{args.arch}.npy"), M[:min(na, done)].astype(np.float16))
+            np.save(os.path.join(args.out, f"test_scores_{args.arch}.npy"), M[na:done].astype(np.float16))
             metrics["demo"] = {"domain": d, "anchors": anc, "test": tst, "n_items": len(idxs),
                                "item_ids": [items[k]["id"] for k in idxs],
                                "anchor_ranks": ranks[:na], "test_ranks": ranks[na:]}
