@@ -1,7 +1,9 @@
 //! BERT (and XLM-RoBERTa) with every scoring head, in candle tensor ops on any candle
-//! device: the GPU path. The CPU path keeps its fused kernels (`bert.rs`); this one leans
-//! on cuBLAS for the matmuls and candle's kernels for softmax, LayerNorm and GELU, which
-//! accumulate in f32 whatever the storage type.
+//! device: the GPU path. The CPU path keeps its own kernels (`bert.rs`); this one leans
+//! on cuBLAS for the matmuls and on relex's fused kernels (`fused.rs`) for everything
+//! between them: bias + activation, bias + residual + LayerNorm, the head split of the
+//! fused Q|K|V rows, the masked softmax and the merge of heads, all computed in f32
+//! whatever the storage type.
 //!
 //! The same modeling_bert.py modules as `bert.rs` (BertEmbeddings, BertSelfAttention,
 //! BertSelfOutput, BertIntermediate, BertOutput, BertPooler) with the same load-time
@@ -15,6 +17,7 @@ use candle_core::{DType, Device, IndexOp, Tensor, D};
 use super::bert::{fused_qkv, Positions};
 use super::config::{BertConfig, HiddenAct};
 use super::device::Precision;
+use super::fused::{self, Act};
 use super::heads::SpecialTokenHead;
 use super::weights::Weights;
 use super::ModelError;
@@ -64,60 +67,83 @@ impl Linear {
         Ok(Self::from_parts(&weight, &bias, dev, p)?)
     }
 
-    /// `x`: [N, in] → [N, out], in x's type (the matmul itself in the weight's).
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x
-            .to_dtype(self.w_t.dtype())?
+    /// `x · Wᵀ` without the bias: `x` [N, in] → [N, out], in x's type (the matmul itself
+    /// in the weight's). The bias goes in with what follows, in one fused kernel.
+    fn matmul(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.to_dtype(self.w_t.dtype())?
             .matmul(&self.w_t)?
-            .to_dtype(self.bias.dtype())?;
-        // candle's broadcast add runs a strided kernel at a fraction of the memory
-        // bandwidth (on an H200 2.5× slower than its contiguous add); a [N, 1] · [1, out]
-        // product writes the bias rows contiguously, at full bandwidth, for a contiguous add.
-        let ones = Tensor::ones((y.dim(0)?, 1), self.bias.dtype(), y.device())?;
-        y + ones.matmul(&self.bias.unsqueeze(0)?)?
+            .to_dtype(self.bias.dtype())
+    }
+
+    /// `act(x · Wᵀ + b)`.
+    fn forward(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
+        fused::bias_act(&self.matmul(x)?, &self.bias, act)
     }
 }
 
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+/// A dense layer followed by residual add and LayerNorm (BertSelfOutput, BertOutput):
+/// `LayerNorm(x · Wᵀ + b + residual)`, the bias, residual and norm in one kernel.
+struct AddNorm {
+    dense: Linear,
+    /// [3, out]: the dense bias, the LayerNorm weight and bias.
+    params: Tensor,
     eps: f32,
 }
 
-impl LayerNorm {
+impl AddNorm {
+    #[allow(clippy::too_many_arguments)]
     fn load(
         w: &Weights,
-        prefix: &str,
-        dim: usize,
+        dense: &str,
+        norm: &str,
+        in_dim: usize,
+        out_dim: usize,
         eps: f64,
         dev: &Device,
         p: Precision,
     ) -> Result<Self, ModelError> {
-        let dt = p.act_dtype();
-        let get = |n: &str| -> Result<Tensor, ModelError> {
-            Ok(w.get(&format!("{prefix}.{n}"), &[dim])?
-                .to_dtype(dt)?
-                .to_device(dev)?)
-        };
+        let dense = Linear::load(w, dense, in_dim, out_dim, dev, p)?;
+        let params = norm_params(w, norm, Some(&dense.bias), out_dim, dev, p)?;
         Ok(Self {
-            weight: get("weight")?,
-            bias: get("bias")?,
+            dense,
+            params,
             eps: eps as f32,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        fused::bias_residual_layer_norm(&self.dense.matmul(x)?, residual, &self.params, self.eps)
     }
+}
+
+/// `[3, dim]`: a bias to add before the norm (zeros when `None`), then the LayerNorm's
+/// weight and bias, in the activation type.
+fn norm_params(
+    w: &Weights,
+    prefix: &str,
+    bias: Option<&Tensor>,
+    dim: usize,
+    dev: &Device,
+    p: Precision,
+) -> Result<Tensor, ModelError> {
+    let dt = p.act_dtype();
+    let bias = match bias {
+        Some(b) => b.clone(),
+        None => Tensor::zeros(dim, dt, dev)?,
+    };
+    let get = |n: &str| -> Result<Tensor, ModelError> {
+        Ok(w.get(&format!("{prefix}.{n}"), &[dim])?
+            .to_dtype(dt)?
+            .to_device(dev)?)
+    };
+    Ok(Tensor::stack(&[bias, get("weight")?, get("bias")?], 0)?)
 }
 
 struct Layer {
     qkv: Linear,
-    attn_out: Linear,
-    attn_ln: LayerNorm,
+    attn_out: AddNorm,
     intermediate: Linear,
-    output: Linear,
-    out_ln: LayerNorm,
+    output: AddNorm,
 }
 
 /// The encoder and its head on one candle device.
@@ -125,12 +151,18 @@ pub struct DeviceBert {
     device: Device,
     precision: Precision,
     positions: Positions,
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
-    emb_ln: LayerNorm,
+    /// The word, position and token-type embeddings stacked: [V + P + T, H]; a token's
+    /// three rows are looked up by offset ids in one kernel.
+    table: Tensor,
+    /// Rows of each of the three tables.
+    vocab: usize,
+    positions_len: usize,
+    types_len: usize,
+    /// [3, H]: zeros (nothing to add), the embedding LayerNorm's weight and bias.
+    emb_norm: Tensor,
+    eps: f32,
     layers: Vec<Layer>,
-    act: HiddenAct,
+    act: Act,
     num_heads: usize,
     head_dim: usize,
     hidden: usize,
@@ -139,12 +171,12 @@ pub struct DeviceBert {
 
 /// One batch's inputs on the device.
 struct DeviceInputs {
-    ids: Tensor,
-    type_ids: Option<Tensor>,
-    pos_ids: Tensor,
-    /// [B, 1, 1, L]: 0 for real tokens, a large negative number for padding; `None`
-    /// when the batch has no padding.
-    mask_bias: Option<Tensor>,
+    /// U32 [3, B*L]: word ids, position ids and token type ids, offset into the
+    /// stacked embedding table.
+    embed_rows: Tensor,
+    /// f32 [B, L]: 0 for real tokens, a large negative number for padding, added to
+    /// every head's scores inside the softmax.
+    mask: Tensor,
     /// `[B*3]` row numbers of the marker tokens (special-token heads).
     picks: Option<Tensor>,
 }
@@ -173,17 +205,22 @@ impl DeviceBert {
         let h = cfg.hidden_size;
         let act = precision.act_dtype();
         let to = |t: Tensor| -> Result<Tensor, ModelError> { Ok(t.to_dtype(act)?.to_device(dev)?) };
-        let word = to(w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?)?;
-        let position = to(w.get(
-            "embeddings.position_embeddings.weight",
-            &[cfg.max_position_embeddings, h],
-        )?)?;
-        let token_type = to(w.get(
-            "embeddings.token_type_embeddings.weight",
-            &[cfg.type_vocab_size, h],
+        let table = to(Tensor::cat(
+            &[
+                w.get("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?,
+                w.get(
+                    "embeddings.position_embeddings.weight",
+                    &[cfg.max_position_embeddings, h],
+                )?,
+                w.get(
+                    "embeddings.token_type_embeddings.weight",
+                    &[cfg.type_vocab_size, h],
+                )?,
+            ],
+            0,
         )?)?;
         let eps = cfg.layer_norm_eps;
-        let emb_ln = LayerNorm::load(w, "embeddings.LayerNorm", h, eps, dev, dt)?;
+        let emb_norm = norm_params(w, "embeddings.LayerNorm", None, h, dev, dt)?;
         // Folded in f32, before the cast, so Q is rounded once.
         let scale = 1.0 / (cfg.head_dim() as f64).sqrt();
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -194,10 +231,11 @@ impl DeviceBert {
             let inter = cfg.intermediate_size;
             layers.push(Layer {
                 qkv,
-                attn_out: Linear::load(w, &format!("{p}.attention.output.dense"), h, h, dev, dt)?,
-                attn_ln: LayerNorm::load(
+                attn_out: AddNorm::load(
                     w,
+                    &format!("{p}.attention.output.dense"),
                     &format!("{p}.attention.output.LayerNorm"),
+                    h,
                     h,
                     eps,
                     dev,
@@ -211,20 +249,34 @@ impl DeviceBert {
                     dev,
                     dt,
                 )?,
-                output: Linear::load(w, &format!("{p}.output.dense"), inter, h, dev, dt)?,
-                out_ln: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, eps, dev, dt)?,
+                output: AddNorm::load(
+                    w,
+                    &format!("{p}.output.dense"),
+                    &format!("{p}.output.LayerNorm"),
+                    inter,
+                    h,
+                    eps,
+                    dev,
+                    dt,
+                )?,
             });
         }
         Ok(Self {
             device: device.clone(),
             precision,
             positions,
-            word,
-            position,
-            token_type,
-            emb_ln,
+            table,
+            vocab: cfg.vocab_size,
+            positions_len: cfg.max_position_embeddings,
+            types_len: cfg.type_vocab_size,
+            emb_norm,
+            eps: eps as f32,
             layers,
-            act: cfg.hidden_act,
+            act: match cfg.hidden_act {
+                HiddenAct::Gelu => Act::GeluErf,
+                HiddenAct::GeluTanh => Act::GeluTanh,
+                HiddenAct::Relu => Act::Relu,
+            },
             num_heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
             hidden: h,
@@ -246,27 +298,20 @@ impl DeviceBert {
         let (b, l) = (batch.b, batch.l);
         let inputs = self.upload(batch)?;
         // Every upload is done: from here on, the only host-to-device copies candle makes
-        // are the shapes and strides of non-contiguous operands (broadcast biases and
-        // masks, transposed heads). Copies from pageable memory make the host wait for
-        // the device, so uncached they would stall the stream dozens of times per batch;
-        // cached per shape, the whole forward pass is queued without a wait.
+        // are the shapes and strides of the few non-contiguous operands left (the [CLS]
+        // query rows of the last layer, dtype casts in mixed precision). Copies from
+        // pageable memory make the host wait for the device, so uncached they would stall
+        // the stream; cached per shape, the whole forward pass is queued without a wait.
         #[cfg(feature = "cuda")]
         let _param_cache = match &self.device {
             Device::Cuda(d) => Some(d.enable_cuda_graph_htod_cache()),
             _ => None,
         };
-        let mut x = self.embed(&inputs, b, l)?;
+        let mut x = self.embed(&inputs)?;
         let first_only = matches!(self.head, DeviceHead::Classifier { .. });
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer_forward(
-                layer,
-                &x,
-                inputs.mask_bias.as_ref(),
-                b,
-                l,
-                first_only && i + 1 == n,
-            )?;
+            x = self.layer_forward(layer, &x, &inputs.mask, b, l, first_only && i + 1 == n)?;
         }
         self.head_forward(&x, &inputs, b)
     }
@@ -275,27 +320,49 @@ impl DeviceBert {
     fn upload(&self, batch: &HostBatch) -> Result<DeviceInputs, ModelError> {
         let (b, l) = (batch.b, batch.l);
         let dev = &self.device;
-        let ids = Tensor::from_slice(&batch.ids, b * l, dev)?;
-        let type_ids = if self.token_type.dims()[0] == 1 {
-            None
-        } else {
-            Some(Tensor::from_slice(&batch.type_ids, b * l, dev)?)
-        };
-        let pos_ids = Tensor::from_vec(self.positions.ids(&batch.ids, l), b * l, dev)?;
-        // get_extended_attention_mask: (1 - mask) * finfo.min, added to every head's
-        // scores. -30000 is far below any real score yet safe in f16.
-        // A batch of pairs of one length (length-sorted batches often are) has no
-        // padding, and then no mask to add.
-        let mask_bias = if batch.mask.iter().all(|&m| m != 0) {
-            None
-        } else {
-            let keep: Vec<f32> = batch
-                .mask
+        let n = b * l;
+        let mut rows = Vec::with_capacity(3 * n);
+        rows.extend_from_slice(&batch.ids);
+        rows.extend(self.positions.ids(&batch.ids, l));
+        rows.extend(
+            batch
+                .type_ids
                 .iter()
-                .map(|&m| if m != 0 { 0.0 } else { -30000.0 })
-                .collect();
-            Some(Tensor::from_vec(keep, (b, 1, 1, l), dev)?.to_dtype(self.precision.act_dtype())?)
-        };
+                .map(|&t| if self.types_len == 1 { 0 } else { t }),
+        );
+        // Checked here: the GPU kernel reads whatever row it is given.
+        let bounds = [self.vocab, self.positions_len, self.types_len];
+        for (k, (part, what)) in rows
+            .chunks(n.max(1))
+            .zip(["token id", "position", "token type id"])
+            .enumerate()
+        {
+            if let Some(&bad) = part.iter().find(|&&i| i as usize >= bounds[k]) {
+                return Err(ModelError::Input {
+                    message: format!(
+                        "{what} {bad} is outside the model's {} embeddings",
+                        bounds[k]
+                    ),
+                });
+            }
+        }
+        let offsets = [
+            0,
+            self.vocab as u32,
+            (self.vocab + self.positions_len) as u32,
+        ];
+        for (k, part) in rows.chunks_mut(n.max(1)).enumerate() {
+            part.iter_mut().for_each(|i| *i += offsets[k]);
+        }
+        let embed_rows = Tensor::from_vec(rows, (3, n), dev)?;
+        // get_extended_attention_mask: (1 - mask) * finfo.min, added to every head's
+        // scores; the softmax adds it in f32, where -1e9 leaves exactly zero weight.
+        let keep: Vec<f32> = batch
+            .mask
+            .iter()
+            .map(|&m| if m != 0 { 0.0 } else { -1e9 })
+            .collect();
+        let mask = Tensor::from_vec(keep, (b, l), dev)?;
         let picks = match &self.head {
             DeviceHead::Classifier { .. } => None,
             DeviceHead::SpecialTokens(head) => {
@@ -310,25 +377,21 @@ impl DeviceBert {
             }
         };
         Ok(DeviceInputs {
-            ids,
-            type_ids,
-            pos_ids,
-            mask_bias,
+            embed_rows,
+            mask,
             picks,
         })
     }
 
     /// modeling_bert.py BertEmbeddings.forward: word + token type + position, LayerNorm.
     /// Returns [B*L, H].
-    fn embed(&self, inputs: &DeviceInputs, b: usize, l: usize) -> Result<Tensor, ModelError> {
-        let h = self.hidden;
-        let words = self.word.index_select(&inputs.ids, 0)?;
-        let types = match &inputs.type_ids {
-            None => self.token_type.broadcast_as((b * l, h))?,
-            Some(t) => self.token_type.index_select(t, 0)?,
-        };
-        let pos = self.position.index_select(&inputs.pos_ids, 0)?;
-        Ok(self.emb_ln.forward(&((words + types)? + pos)?)?)
+    fn embed(&self, inputs: &DeviceInputs) -> Result<Tensor, ModelError> {
+        Ok(fused::embed_layer_norm(
+            &inputs.embed_rows,
+            &self.table,
+            &self.emb_norm,
+            self.eps,
+        )?)
     }
 
     /// `x`: [B*L, H]. Returns [B*L, H], or [B, H] (the `[CLS]` rows) when `first_only`.
@@ -336,55 +399,38 @@ impl DeviceBert {
         &self,
         layer: &Layer,
         x: &Tensor,
-        mask_bias: Option<&Tensor>,
+        mask: &Tensor,
         b: usize,
         l: usize,
         first_only: bool,
     ) -> candle_core::Result<Tensor> {
         let (h, nh, hd) = (self.hidden, self.num_heads, self.head_dim);
         // BertSelfAttention: softmax(q·kᵀ/√d + mask)·v over heads.
-        let qkv = layer.qkv.forward(x)?.reshape((b, l, 3, nh, hd))?;
-        let split = |k: usize| -> candle_core::Result<Tensor> {
-            qkv.i((.., .., k))?.transpose(1, 2)?.contiguous() // [B, nh, L, hd]
-        };
-        let (mut q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let qkv = fused::qkv_split(&layer.qkv.matmul(x)?, &layer.qkv.bias, b, l, nh, hd)?;
+        let (mut q, k, v) = (qkv.i(0)?, qkv.i(1)?, qkv.i(2)?); // [B, nh, L, hd] each
         if first_only {
             q = q.narrow(2, 0, 1)?.contiguous()?; // only [CLS] asks
         }
         let (gemm, act) = (self.precision.gemm_dtype(), self.precision.act_dtype());
-        let mut scores = q
+        let scores = q
             .to_dtype(gemm)?
             .matmul(&k.to_dtype(gemm)?.t()?)?
             .to_dtype(act)?;
-        if let Some(mask_bias) = mask_bias {
-            scores = scores.broadcast_add(mask_bias)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let rows = if first_only { 1 } else { l };
+        let probs = fused::masked_softmax(&scores, mask)?;
         let ctx = probs
             .to_dtype(gemm)?
             .matmul(&v.to_dtype(gemm)?)? // [B, nh, rows, hd]
-            .to_dtype(act)?
-            .transpose(1, 2)?
-            .reshape((b * rows, h))?;
+            .to_dtype(act)?;
+        let ctx = fused::merge_heads(&ctx)?; // [B*rows, H]
         let residual = if first_only {
             x.reshape((b, l, h))?.narrow(1, 0, 1)?.reshape((b, h))?
         } else {
             x.clone()
         };
         // BertSelfOutput, BertIntermediate, BertOutput.
-        let attn = layer
-            .attn_ln
-            .forward(&(layer.attn_out.forward(&ctx)? + residual)?)?;
-        let inter = layer.intermediate.forward(&attn)?;
-        let inter = match self.act {
-            HiddenAct::Gelu => inter.gelu_erf()?,
-            HiddenAct::GeluTanh => inter.gelu()?,
-            HiddenAct::Relu => inter.relu()?,
-        };
-        layer
-            .out_ln
-            .forward(&(layer.output.forward(&inter)? + attn)?)
+        let attn = layer.attn_out.forward(&ctx, &residual)?;
+        let inter = layer.intermediate.forward(&attn, self.act)?;
+        layer.output.forward(&inter, &attn)
     }
 
     /// [B] f32 logits from the last layer's rows ([B, H] for classifier heads, [B*L, H]
@@ -403,10 +449,10 @@ impl DeviceBert {
             } => {
                 // modeling_bert.py BertPooler: dense(hidden[:, 0]).tanh()
                 let pooled = match pooler {
-                    Some(p) => p.forward(x)?.tanh()?,
+                    Some(p) => p.forward(x, Act::Tanh)?,
                     None => x.clone(),
                 };
-                let logits = classifier.forward(&pooled)?;
+                let logits = classifier.forward(&pooled, Act::Identity)?;
                 Ok(logits.i((.., *label))?.to_dtype(DType::F32)?)
             }
             DeviceHead::SpecialTokens(_) => {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod device_bert;
 pub mod encoder;
+pub mod fused;
 pub mod heads;
 pub mod hub;
 pub(crate) mod kernels;

@@ -207,7 +207,10 @@ impl CrossEncoder {
             Ok(())
         };
         for batch in plan_batches(pairs, opts) {
-            let host = self.host_batch(pairs, &batch);
+            // Lengths in multiples of 8 let cuBLAS use its aligned tensor-core kernels for
+            // the attention matmuls (whose leading dimension is the length); the extra
+            // positions are padding, masked like any other.
+            let host = self.host_batch(pairs, &batch, 8);
             let logits = model.launch(&host)?;
             if let Some((indices, pending)) = in_flight.replace((batch, logits)) {
                 deliver(indices, pending, &mut done)?;
@@ -219,15 +222,16 @@ impl CrossEncoder {
         Ok(())
     }
 
-    /// The pairs at `indices` as one right-padded batch.
-    fn host_batch(&self, pairs: &[EncodedPair], indices: &[usize]) -> HostBatch {
+    /// The pairs at `indices` as one right-padded batch, its length a multiple of `align`.
+    fn host_batch(&self, pairs: &[EncodedPair], indices: &[usize], align: usize) -> HostBatch {
         let b = indices.len();
         let l = indices
             .iter()
             .map(|&i| padded_len(&pairs[i]))
             .max()
             .unwrap_or(0)
-            .max(1);
+            .max(1)
+            .next_multiple_of(align);
         let pad = self.tokens.pad_id();
         let mut batch = HostBatch {
             ids: Vec::with_capacity(b * l),
@@ -264,7 +268,7 @@ impl CrossEncoder {
         pairs: &[EncodedPair],
         indices: &[usize],
     ) -> Result<Vec<PairScore>, ModelError> {
-        let batch = self.host_batch(pairs, indices);
+        let batch = self.host_batch(pairs, indices, 1);
         let (b, l) = (batch.b, batch.l);
         let mask = batch.mask.iter().map(|&a| a as f32).collect();
         let (ids_t, types_t, mask_t) =
