@@ -164,14 +164,16 @@ impl SourcesPanel {
             .get_or_insert_with(crate::model::device::available);
         let mut picked = self.device;
         ui.horizontal(|ui| {
-            ui.weak("device:");
+            let label = ui.weak("device:").id;
             egui::ComboBox::from_id_salt("device")
                 .selected_text(model.device.as_str())
                 .show_ui(ui, |ui| {
                     for d in devices.iter() {
                         ui.selectable_value(&mut picked, *d, d.to_string());
                     }
-                });
+                })
+                .response
+                .labelled_by(label);
             if devices.len() == 1 {
                 ui.weak("(no GPU in this build)").on_hover_text(
                     "GPUs need a build with the cuda feature: scripts/build_cuda.sh",
