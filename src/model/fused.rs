@@ -291,24 +291,19 @@ impl CustomOp2 for BiasAct {
         let (rows, cols) = l1.shape().dims2()?;
         let inputs = [(s1, l1), (s2, l2)];
         let n = rows * cols;
-        let out = match cuda::vector_len(&inputs, &[cols], n) {
-            Some(v) => {
-                let scalars = cuda::Scalars {
-                    u32s: vec![(n / v) as u32, cols as u32, self.act as u32],
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::Vectors { n: n / v };
-                cuda::launch("bias_act_vec", &inputs, 0, n, grid, scalars)?
-            }
-            None => {
-                let scalars = cuda::Scalars {
-                    u32s: vec![cols as u32, self.act as u32],
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::BlockPerRow { rows };
-                cuda::launch("bias_act", &inputs, 0, n, grid, scalars)?
-            }
-        };
+        let act = self.act as u32;
+        let out =
+            cuda::launch_elements(
+                "bias_act",
+                &inputs,
+                n,
+                rows,
+                &[cols],
+                |vectors| match vectors {
+                    Some(vectors) => vec![vectors, cols as u32, act],
+                    None => vec![cols as u32, act],
+                },
+            )?;
         Ok((out, l1.shape().clone()))
     }
 }
@@ -539,26 +534,14 @@ impl CustomOp2 for QkvSplit {
         let n = l1.shape().elem_count();
         let inputs = [(s1, l1), (s2, l2)];
         let dims = [self.batch, self.len, self.heads, self.head_dim].map(|d| d as u32);
-        let out = match cuda::vector_len(&inputs, &[self.head_dim], n) {
-            Some(v) => {
-                let scalars = cuda::Scalars {
-                    u32s: [&[(n / v) as u32][..], &dims].concat(),
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::Vectors { n: n / v };
-                cuda::launch("qkv_split_vec", &inputs, 0, n, grid, scalars)?
-            }
-            None => {
-                let scalars = cuda::Scalars {
-                    u32s: dims.to_vec(),
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::BlockPerRow {
-                    rows: self.batch * self.len,
-                };
-                cuda::launch("qkv_split", &inputs, 0, n, grid, scalars)?
-            }
-        };
+        let rows = self.batch * self.len;
+        let out =
+            cuda::launch_elements("qkv_split", &inputs, n, rows, &[self.head_dim], |vectors| {
+                match vectors {
+                    Some(vectors) => [&[vectors][..], &dims].concat(),
+                    None => dims.to_vec(),
+                }
+            })?;
         Ok((out, self.shape()))
     }
 }
@@ -670,24 +653,13 @@ impl CustomOp1 for MergeHeads {
         let (batch, heads, len, hd) = l.shape().dims4()?;
         let n = l.shape().elem_count();
         let inputs = [(s, l)];
-        let out = match cuda::vector_len(&inputs, &[hd], n) {
-            Some(v) => {
-                let scalars = cuda::Scalars {
-                    u32s: vec![(n / v) as u32, len as u32, heads as u32, hd as u32],
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::Vectors { n: n / v };
-                cuda::launch("merge_heads_vec", &inputs, 0, n, grid, scalars)?
-            }
-            None => {
-                let scalars = cuda::Scalars {
-                    u32s: [batch, len, heads, hd].map(|d| d as u32).to_vec(),
-                    f32s: vec![],
-                };
-                let grid = cuda::Grid::BlockPerRow { rows: batch * len };
-                cuda::launch("merge_heads", &inputs, 0, n, grid, scalars)?
-            }
-        };
+        let out =
+            cuda::launch_elements("merge_heads", &inputs, n, batch * len, &[hd], |vectors| {
+                match vectors {
+                    Some(vectors) => vec![vectors, len as u32, heads as u32, hd as u32],
+                    None => [batch, len, heads, hd].map(|d| d as u32).to_vec(),
+                }
+            })?;
         Ok((out, Shape::from((batch * len, heads * hd))))
     }
 }
@@ -720,17 +692,41 @@ mod cuda {
     }
 
     /// Values per 16-byte vector when every input starts on a vector boundary (candle's
-    /// buffers are aligned, views may not be) and `n` elements (a multiple of every
-    /// row and head width, checked by the caller) make fewer than 2³² vectors.
-    pub fn vector_len(
-        inputs: &[(&CudaStorage, &Layout)],
-        widths: &[usize],
-        n: usize,
-    ) -> Option<usize> {
+    /// buffers are aligned, views may not be), every width in `widths` (rows, heads) is
+    /// whole vectors and `n` elements make fewer than 2³² vectors.
+    fn vector_len(inputs: &[(&CudaStorage, &Layout)], widths: &[usize], n: usize) -> Option<usize> {
         use candle_core::backend::BackendStorage;
         let v = 16 / inputs[0].0.dtype().size_in_bytes();
         let aligned = inputs.iter().all(|(_, l)| l.start_offset() % v == 0);
         (aligned && widths.iter().all(|w| w % v == 0) && n / v < u32::MAX as usize).then_some(v)
+    }
+
+    /// An element kernel writing `n` values of input 0's type: its `_vec` twin over
+    /// 16-byte vectors where [`vector_len`] allows, else the plain kernel with one block
+    /// per row. `scalars(Some(vector count))` or `scalars(None)` lists the chosen
+    /// kernel's scalar arguments.
+    pub fn launch_elements(
+        kernel: &str,
+        inputs: &[(&CudaStorage, &Layout)],
+        n: usize,
+        rows: usize,
+        widths: &[usize],
+        scalars: impl FnOnce(Option<u32>) -> Vec<u32>,
+    ) -> Result<CudaStorage> {
+        let (name, grid, u32s) = match vector_len(inputs, widths, n) {
+            Some(v) => (
+                format!("{kernel}_vec"),
+                Grid::Vectors { n: n / v },
+                scalars(Some((n / v) as u32)),
+            ),
+            None => (
+                kernel.to_string(),
+                Grid::BlockPerRow { rows },
+                scalars(None),
+            ),
+        };
+        let scalars = Scalars { u32s, f32s: vec![] };
+        launch(&name, inputs, 0, n, grid, scalars)
     }
 
     /// A launch's scalar arguments, kept alive until the launch is queued.
