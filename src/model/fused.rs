@@ -17,6 +17,8 @@ use candle_core::{
 };
 use half::{bf16, f16};
 
+use super::kernels::contiguous;
+
 /// The activation applied by [`bias_act`]; the codes match `fused.cu`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Act {
@@ -225,20 +227,23 @@ impl Float for bf16 {
     }
 }
 
-fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("fused ops take contiguous inputs"),
-    }
-}
-
-/// Runs `f` at the storage's float type.
-macro_rules! by_dtype {
-    ($dtype:expr, $f:ident ( $($arg:expr),* )) => {
+/// Evaluates `$body` (a `Vec<$T>`) with `$T` bound to the storage's float type and
+/// returns it as CPU storage.
+macro_rules! with_float {
+    ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {
-            DType::F32 => $f::<f32>($($arg),*),
-            DType::F16 => $f::<f16>($($arg),*),
-            DType::BF16 => $f::<bf16>($($arg),*),
+            DType::F32 => {
+                type $T = f32;
+                <$T as WithDType>::to_cpu_storage_owned($body)
+            }
+            DType::F16 => {
+                type $T = f16;
+                <$T as WithDType>::to_cpu_storage_owned($body)
+            }
+            DType::BF16 => {
+                type $T = bf16;
+                <$T as WithDType>::to_cpu_storage_owned($body)
+            }
             other => bail!("fused ops take f32, f16 or bf16, not {other:?}"),
         }
     };
@@ -256,28 +261,18 @@ impl CustomOp2 for BiasAct {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Float>(
-            op: &BiasAct,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> Result<CpuStorage> {
-            let (x, bias) = (contiguous::<T>(s1, l1)?, contiguous::<T>(s2, l2)?);
-            let out: Vec<T> = x
-                .chunks(bias.len())
+        let out = with_float!(s1.dtype(), T => {
+            let x = contiguous::<T>(s1, l1, "bias-act input")?;
+            let bias = contiguous::<T>(s2, l2, "bias-act bias")?;
+            x.chunks(bias.len())
                 .flat_map(|row| {
                     row.iter()
                         .zip(bias)
-                        .map(|(&v, &b)| T::of(op.act.apply(v.f32() + b.f32())))
+                        .map(|(&v, &b)| T::of(self.act.apply(v.f32() + b.f32())))
                 })
-                .collect();
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        Ok((
-            by_dtype!(s1.dtype(), run(self, s1, l1, s2, l2))?,
-            l1.shape().clone(),
-        ))
+                .collect()
+        });
+        Ok((out, l1.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
@@ -322,41 +317,24 @@ impl CustomOp3 for BiasResidualLayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        #[allow(clippy::too_many_arguments)]
-        fn run<T: Float>(
-            eps: f32,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-            s3: &CpuStorage,
-            l3: &Layout,
-        ) -> Result<CpuStorage> {
-            let (x, res, params) = (
-                contiguous::<T>(s1, l1)?,
-                contiguous::<T>(s2, l2)?,
-                contiguous::<T>(s3, l3)?,
-            );
+        let out = with_float!(s1.dtype(), T => {
+            let x = contiguous::<T>(s1, l1, "LayerNorm input")?;
+            let res = contiguous::<T>(s2, l2, "LayerNorm residual")?;
+            let params = contiguous::<T>(s3, l3, "LayerNorm params")?;
             let cols = params.len() / 3;
-            let (bias, gamma, beta) = (
-                &params[..cols],
-                &params[cols..2 * cols],
-                &params[2 * cols..],
-            );
-            let mut out = Vec::with_capacity(x.len());
+            let (bias, norm) = params.split_at(cols);
+            let (gamma, beta) = norm.split_at(cols);
             let mut v = vec![0f32; cols];
+            let mut out = Vec::with_capacity(x.len());
             for (xr, rr) in x.chunks(cols).zip(res.chunks(cols)) {
                 for (c, slot) in v.iter_mut().enumerate() {
                     *slot = xr[c].f32() + bias[c].f32() + rr[c].f32();
                 }
-                out.extend(normalise(&v, gamma, beta, eps));
+                out.extend(normalise(&v, gamma, beta, self.eps));
             }
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        Ok((
-            by_dtype!(s1.dtype(), run(self.eps, s1, l1, s2, l2, s3, l3))?,
-            l1.shape().clone(),
-        ))
+            out
+        });
+        Ok((out, l1.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
@@ -402,46 +380,29 @@ impl CustomOp3 for EmbedLayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        #[allow(clippy::too_many_arguments)]
-        fn run<T: Float>(
-            eps: f32,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-            s3: &CpuStorage,
-            l3: &Layout,
-        ) -> Result<CpuStorage> {
-            let (idx, table, params) = (
-                contiguous::<u32>(s1, l1)?,
-                contiguous::<T>(s2, l2)?,
-                contiguous::<T>(s3, l3)?,
-            );
-            let cols = params.len() / 3;
-            let table_rows = table.len() / cols;
-            let n = idx.len() / 3;
-            if let Some(&bad) = idx.iter().find(|&&i| i as usize >= table_rows) {
-                bail!("embedding index {bad} is outside the {table_rows} rows of the tables");
-            }
-            let (gamma, beta) = (&params[cols..2 * cols], &params[2 * cols..]);
-            let mut out = Vec::with_capacity(n * cols);
+        let idx = contiguous::<u32>(s1, l1, "embedding indices")?;
+        let (n, cols) = (idx.len() / 3, l2.shape().dims2()?.1);
+        let table_rows = l2.shape().dims2()?.0;
+        if let Some(&bad) = idx.iter().find(|&&i| i as usize >= table_rows) {
+            bail!("embedding index {bad} is outside the {table_rows} rows of the tables");
+        }
+        let out = with_float!(s2.dtype(), T => {
+            let table = contiguous::<T>(s2, l2, "embedding tables")?;
+            let params = contiguous::<T>(s3, l3, "LayerNorm params")?;
+            let (gamma, beta) = params[cols..].split_at(cols);
             let mut v = vec![0f32; cols];
+            let mut out = Vec::with_capacity(n * cols);
             for r in 0..n {
                 let rows = [idx[r], idx[n + r], idx[2 * n + r]]
                     .map(|i| &table[i as usize * cols..][..cols]);
                 for (c, slot) in v.iter_mut().enumerate() {
                     *slot = rows[0][c].f32() + rows[1][c].f32() + rows[2][c].f32();
                 }
-                out.extend(normalise(&v, gamma, beta, eps));
+                out.extend(normalise(&v, gamma, beta, self.eps));
             }
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        let (_, n) = l1.shape().dims2()?;
-        let (_, cols) = l2.shape().dims2()?;
-        Ok((
-            by_dtype!(s2.dtype(), run(self.eps, s1, l1, s2, l2, s3, l3))?,
-            Shape::from((n, cols)),
-        ))
+            out
+        });
+        Ok((out, Shape::from((n, cols))))
     }
 
     #[cfg(feature = "cuda")]
@@ -495,32 +456,24 @@ impl CustomOp2 for QkvSplit {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Float>(
-            op: &QkvSplit,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> Result<CpuStorage> {
-            let (x, bias) = (contiguous::<T>(s1, l1)?, contiguous::<T>(s2, l2)?);
-            let (b_n, len, heads, hd) = (op.batch, op.len, op.heads, op.head_dim);
-            let h = heads * hd;
+        let (batch, len, heads, hd) = (self.batch, self.len, self.heads, self.head_dim);
+        let h = heads * hd;
+        let out = with_float!(s1.dtype(), T => {
+            let x = contiguous::<T>(s1, l1, "QKV rows")?;
+            let bias = contiguous::<T>(s2, l2, "QKV bias")?;
             let mut out = vec![T::of(0.0); x.len()];
             for (row, xr) in x.chunks(3 * h).enumerate() {
                 let (b, t) = (row / len, row % len);
                 for (col, (&v, &bias)) in xr.iter().zip(bias).enumerate() {
                     let (which, c) = (col / h, col % h);
                     let (head, d) = (c / hd, c % hd);
-                    out[(((which * b_n + b) * heads + head) * len + t) * hd + d] =
+                    out[(((which * batch + b) * heads + head) * len + t) * hd + d] =
                         T::of(v.f32() + bias.f32());
                 }
             }
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        Ok((
-            by_dtype!(s1.dtype(), run(self, s1, l1, s2, l2))?,
-            self.shape(),
-        ))
+            out
+        });
+        Ok((out, self.shape()))
     }
 
     #[cfg(feature = "cuda")]
@@ -564,30 +517,21 @@ impl CustomOp2 for MaskedSoftmax {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Float>(
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> Result<CpuStorage> {
-            let (x, mask) = (contiguous::<T>(s1, l1)?, contiguous::<f32>(s2, l2)?);
-            let dims = l1.shape().dims();
-            let len = dims[3];
-            let rows_per_batch = dims[1] * dims[2];
+        let (_, heads, q_rows, len) = l1.shape().dims4()?;
+        let mask = contiguous::<f32>(s2, l2, "attention mask")?;
+        let out = with_float!(s1.dtype(), T => {
+            let x = contiguous::<T>(s1, l1, "attention scores")?;
             let mut out = Vec::with_capacity(x.len());
             for (row, xr) in x.chunks(len).enumerate() {
-                let m = &mask[(row / rows_per_batch) * len..][..len];
+                let m = &mask[(row / (heads * q_rows)) * len..][..len];
                 let v: Vec<f32> = xr.iter().zip(m).map(|(a, b)| a.f32() + b).collect();
                 let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = v.iter().map(|a| (a - max).exp()).sum();
                 out.extend(v.iter().map(|a| T::of((a - max).exp() / sum)));
             }
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        Ok((
-            by_dtype!(s1.dtype(), run(s1, l1, s2, l2))?,
-            l1.shape().clone(),
-        ))
+            out
+        });
+        Ok((out, l1.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
@@ -623,9 +567,9 @@ impl CustomOp1 for MergeHeads {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Float>(s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
-            let x = contiguous::<T>(s, l)?;
-            let (batch, heads, len, hd) = l.shape().dims4()?;
+        let (batch, heads, len, hd) = l.shape().dims4()?;
+        let out = with_float!(s.dtype(), T => {
+            let x = contiguous::<T>(s, l, "attention context")?;
             let mut out = Vec::with_capacity(x.len());
             for b in 0..batch {
                 for t in 0..len {
@@ -635,13 +579,9 @@ impl CustomOp1 for MergeHeads {
                     }
                 }
             }
-            Ok(T::to_cpu_storage_owned(out))
-        }
-        let (batch, heads, len, hd) = l.shape().dims4()?;
-        Ok((
-            by_dtype!(s.dtype(), run(s, l))?,
-            Shape::from((batch * len, heads * hd)),
-        ))
+            out
+        });
+        Ok((out, Shape::from((batch * len, heads * hd))))
     }
 
     #[cfg(feature = "cuda")]

@@ -12,16 +12,25 @@
 //!   the fused QKV projection (no transposes), masks, softmaxes and multiplies by V with
 //!   single-threaded GEMMs, writing the context in [B·L, H] layout.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Rows per parallel task in elementwise sweeps: big enough to amortise scheduling.
 const ROWS_PER_TASK: usize = 16;
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(d) => d,
-        _ => candle_core::bail!("{what}: expected f32 storage"),
+/// The values of a contiguous CPU tensor of element type `T`; `what` names it in errors.
+pub(crate) fn contiguous<'a, T: WithDType>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    let Ok(data) = s.as_slice::<T>() else {
+        candle_core::bail!(
+            "{what}: expected {:?} storage, not {:?}",
+            T::DTYPE,
+            s.dtype()
+        );
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
