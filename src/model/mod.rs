@@ -18,6 +18,7 @@ pub mod qwen3;
 pub mod scoring;
 pub mod tokenize;
 pub mod weights;
+pub mod wordpiece;
 pub mod zeshel;
 
 use std::path::{Path, PathBuf};
@@ -490,6 +491,11 @@ impl CrossEncoder {
     ///
     /// Models that pool the mention markers (`w_embeds`, the [EMB] models) need a
     /// mention in every query: a query without one is marked as a whole, as in training.
+    /// Whether the model runs on a candle device (a GPU) rather than relex's CPU kernels.
+    pub fn is_on_device(&self) -> bool {
+        matches!(self.runner, Runner::Device(_))
+    }
+
     pub fn prepare_query(&self, query: &str) -> String {
         match &self.info.mention_markers {
             Some([start, end]) => {

@@ -156,13 +156,7 @@ pub(super) fn wordpieces(tokens: &PairEncoder, text: &str) -> Result<Vec<u32>, M
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let enc = tokens
-        .tokenizer()
-        .encode_fast(text, false)
-        .map_err(|e| ModelError::Input {
-            message: format!("cannot tokenize `{text}`: {e}"),
-        })?;
-    Ok(enc.get_ids().to_vec())
+    tokens.ids(text, &format!("`{text}`"))
 }
 
 /// Python's `a[start:end]` for a list.
