@@ -5,7 +5,8 @@
 
 Three figures per case (the cases of scripts/bench_vs_pytorch.py: short, medium, long,
 mixed):
-  - relex: `relex bench --device cuda` (f16), end to end: tokenisation included;
+  - relex: `relex bench --device cuda` (f16), end to end: tokenisation included (also
+    reported: tokenisation alone, and the model alone on pairs tokenised beforehand);
   - sentence-transformers: `CrossEncoder.predict` in f16 at its best batch size of
     64/128/256/512, end to end, as users run it;
   - the model-forward bound: transformers' model alone in f16 on batches tokenised
@@ -97,7 +98,7 @@ def main():
     tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSequenceClassification.from_pretrained(args.model, dtype=torch.float16).cuda().eval()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; {args.pairs} pairs per case; best of {args.repeats}")
-    print(f"{'case':<8} {'tok/pair':>8} {'relex':>9} {'(tokenise)':>10} {'s-t (bs)':>14} {'ratio':>6} {'fwd bound':>10} {'of bound':>8}")
+    print(f"{'case':<8} {'tok/pair':>8} {'relex':>9} {'(tokenise)':>10} {'(model)':>9} {'s-t (bs)':>14} {'ratio':>6} {'fwd bound':>10} {'of bound':>8}")
     rows = []
     for name, pairs in cases.items():
         st, bs = sentence_transformers_best(args.model, pairs, args.max_length, args.repeats)
@@ -105,10 +106,12 @@ def main():
         rx = relex[name]["pairs_per_second"]
         tok_rate = len(pairs) / relex[name]["tokenize_seconds"]
         toks = relex[name]["mean_tokens"]
+        model_rate = relex[name]["encoded_pairs_per_second"]
         rows.append({"case": name, "mean_tokens": toks, "relex": rx, "relex_tokenise_only": tok_rate,
+                     "relex_model_only": model_rate,
                      "sentence_transformers": st,
                      "st_batch_size": bs, "forward_bound": bound, "ratio": rx / st, "of_bound": rx / bound})
-        print(f"{name:<8} {toks:>8.0f} {rx:>9.0f} {tok_rate:>10.0f} {st:>9.0f} ({bs:>3}) {rx / st:>6.2f} {bound:>10.0f} {rx / bound:>8.2f}")
+        print(f"{name:<8} {toks:>8.0f} {rx:>9.0f} {tok_rate:>10.0f} {model_rate:>9.0f} {st:>9.0f} ({bs:>3}) {rx / st:>6.2f} {bound:>10.0f} {rx / bound:>8.2f}")
         sys.stdout.flush()
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)

@@ -1,5 +1,6 @@
-//! Building an index: k_q × N cross-encoder calls, row by row, each finished row flushed
-//! to disk, so an interrupted build resumes where it stopped.
+//! Building an index: k_q × N cross-encoder calls, row by row (a GPU scores a few rows
+//! at once), each finished row flushed to disk, so an interrupted build resumes where it
+//! stopped.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -120,23 +121,37 @@ pub fn build(
     let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();
     // Every row pairs another query with the same items: tokenise them once.
     let prepared_items = spec.model.prepare_items(&text_refs)?;
-    for r in rows.len()..k_q {
-        let query = spec.model.prepare(&spec.anchors[r].text)?;
-        let mut row = vec![0f32; n];
-        let rows_done = rows.len();
-        let res = spec.model.score_prepared_items(
-            &query,
+    // A GPU scores several rows as one stream of batches (about 64k pairs), so it never
+    // idles between rows; rows are still written, and resumable, one by one.
+    let rows_per_call = if spec.model.info().device == "cpu" {
+        1
+    } else {
+        (ScoreOptions::GPU.max_batch_tokens / n).clamp(1, 64)
+    };
+    while rows.len() < k_q {
+        let first = rows.len();
+        let last = (first + rows_per_call).min(k_q);
+        let queries = spec.anchors[first..last]
+            .iter()
+            .map(|a| spec.model.prepare(&a.text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut block = vec![0f32; (last - first) * n];
+        let res = spec.model.score_grid(
+            &queries,
             &text_refs,
             &prepared_items,
             &ScoreOptions::default(),
             &mut |batch, p| {
                 for &(i, s) in batch {
-                    row[i] = s.logit;
+                    block[i] = s.logit;
                 }
+                // Pairs of a group arrive in any row order: progress counts them as
+                // rows filled in turn (a row's last pair still counts as in that row).
+                let whole = p.done.saturating_sub(1) / n;
                 on_progress(BuildProgress {
-                    rows_done,
+                    rows_done: first + whole,
                     k_q,
-                    pairs_done: p.done,
+                    pairs_done: p.done - whole * n,
                     n_items: n,
                 })
             },
@@ -156,8 +171,10 @@ pub fn build(
             }
             Err(e) => return Err(e.into()),
         }
-        writer.push(&row)?;
-        rows.push(row);
+        for row in block.chunks_exact(n) {
+            writer.push(row)?;
+            rows.push(row.to_vec());
+        }
         manifest.rows_done = rows.len();
         manifest.write(out)?;
     }

@@ -167,6 +167,9 @@ pub struct DeviceBert {
     head_dim: usize,
     hidden: usize,
     head: DeviceHead,
+    /// Page-locked buffers the batches' inputs are copied from (CUDA).
+    #[cfg(feature = "cuda")]
+    staging: std::sync::Mutex<pinned::Staging>,
 }
 
 /// One batch's inputs on the device.
@@ -281,6 +284,8 @@ impl DeviceBert {
             head_dim: cfg.head_dim(),
             hidden: h,
             head,
+            #[cfg(feature = "cuda")]
+            staging: Default::default(),
         })
     }
 
@@ -319,7 +324,6 @@ impl DeviceBert {
     /// Copies one batch's inputs to the device.
     fn upload(&self, batch: &HostBatch) -> Result<DeviceInputs, ModelError> {
         let (b, l) = (batch.b, batch.l);
-        let dev = &self.device;
         let n = b * l;
         let mut rows = Vec::with_capacity(3 * n);
         rows.extend_from_slice(&batch.ids);
@@ -354,7 +358,7 @@ impl DeviceBert {
         for (k, part) in rows.chunks_mut(n.max(1)).enumerate() {
             part.iter_mut().for_each(|i| *i += offsets[k]);
         }
-        let embed_rows = Tensor::from_vec(rows, (3, n), dev)?;
+        let embed_rows = self.to_device(&rows, &[3, n], |s| &mut s.rows)?;
         // get_extended_attention_mask: (1 - mask) * finfo.min, added to every head's
         // scores; the softmax adds it in f32, where -1e9 leaves exactly zero weight.
         let keep: Vec<f32> = batch
@@ -362,7 +366,7 @@ impl DeviceBert {
             .iter()
             .map(|&m| if m != 0 { 0.0 } else { -1e9 })
             .collect();
-        let mask = Tensor::from_vec(keep, (b, l), dev)?;
+        let mask = self.to_device(&keep, &[b, l], |s| &mut s.mask)?;
         let picks = match &self.head {
             DeviceHead::Classifier { .. } => None,
             DeviceHead::SpecialTokens(head) => {
@@ -373,7 +377,7 @@ impl DeviceBert {
                         picks.push((row * l + p) as u32);
                     }
                 }
-                Some(Tensor::from_vec(picks, 3 * b, dev)?)
+                Some(self.to_device(&picks, &[3 * b], |s| &mut s.picks)?)
             }
         };
         Ok(DeviceInputs {
@@ -381,6 +385,26 @@ impl DeviceBert {
             mask,
             picks,
         })
+    }
+
+    /// `data` as a tensor of `shape` on the device: on CUDA through a page-locked staging
+    /// buffer (`buffer` picks which), elsewhere copied directly.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    fn to_device<T: pinned::Element>(
+        &self,
+        data: &[T],
+        shape: &[usize],
+        buffer: impl FnOnce(&mut pinned::Staging) -> &mut pinned::Buffer<T>,
+    ) -> candle_core::Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(dev) = &self.device {
+            let mut staging = self
+                .staging
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("staging buffers poisoned".into()))?;
+            return pinned::upload(dev, buffer(&mut staging), data, shape);
+        }
+        Tensor::from_slice(data, shape, &self.device)
     }
 
     /// modeling_bert.py BertEmbeddings.forward: word + token type + position, LayerNorm.
@@ -469,6 +493,80 @@ impl DeviceBert {
                 let item = rows.i((.., 2))?;
                 Ok((query * item)?.sum(D::Minus1)?)
             }
+        }
+    }
+}
+
+/// Host-to-device copies through page-locked memory. A copy from ordinary (pageable)
+/// memory may make the host wait until the device has finished the work queued before
+/// it, which would hold the next batch's launch until the running batch ends; from
+/// page-locked memory the copy is queued like a kernel, and the buffer is rewritten only
+/// once its previous copy is done (cudarc records an event per copy).
+mod pinned {
+    #[cfg(feature = "cuda")]
+    pub use cuda::{upload, Buffer, Element};
+
+    /// Without CUDA nothing is staged.
+    #[cfg(not(feature = "cuda"))]
+    pub type Buffer<T> = std::marker::PhantomData<T>;
+    #[cfg(not(feature = "cuda"))]
+    pub trait Element: candle_core::WithDType {}
+    #[cfg(not(feature = "cuda"))]
+    impl<T: candle_core::WithDType> Element for T {}
+
+    /// One buffer per input: token rows and marker rows (u32), the mask (f32).
+    #[derive(Default)]
+    pub struct Staging {
+        pub rows: Buffer<u32>,
+        pub mask: Buffer<f32>,
+        pub picks: Buffer<u32>,
+    }
+
+    #[cfg(feature = "cuda")]
+    mod cuda {
+        use candle_core::cuda_backend::cudarc::driver::{
+            DeviceRepr, PinnedHostSlice, ValidAsZeroBits,
+        };
+        use candle_core::cuda_backend::{CudaDType, WrapErr};
+        use candle_core::{op::BackpropOp, CudaDevice, CudaStorage, Storage, Tensor};
+
+        pub type Buffer<T> = Option<PinnedHostSlice<T>>;
+
+        pub trait Element:
+            CudaDType + DeviceRepr + ValidAsZeroBits + candle_core::WithDType
+        {
+        }
+        impl<T: CudaDType + DeviceRepr + ValidAsZeroBits + candle_core::WithDType> Element for T {}
+
+        /// Copies `data` into the staging buffer (grown to a power of two when too
+        /// small), queues its copy to a new device buffer and returns the first
+        /// `data.len()` values as a tensor of `shape`.
+        pub fn upload<T: Element>(
+            dev: &CudaDevice,
+            buffer: &mut Buffer<T>,
+            data: &[T],
+            shape: &[usize],
+        ) -> candle_core::Result<Tensor> {
+            let n = data.len();
+            let stream = dev.cuda_stream();
+            let pinned = match buffer {
+                Some(b) if b.len() >= n => b,
+                _ => {
+                    let capacity = n.next_power_of_two().max(4096);
+                    // SAFETY: the buffer is written below before anything reads it.
+                    buffer.insert(unsafe { stream.context().alloc_pinned::<T>(capacity) }.w()?)
+                }
+            };
+            // Waits only for this buffer's previous copy.
+            pinned.as_mut_slice().w()?[..n].copy_from_slice(data);
+            let capacity = pinned.len();
+            // SAFETY: the copy below writes all `capacity` values.
+            let mut on_device = unsafe { stream.alloc::<T>(capacity) }.w()?;
+            stream.memcpy_htod(pinned, &mut on_device).w()?;
+            let storage = Storage::Cuda(CudaStorage::wrap_cuda_slice(on_device, dev.clone()));
+            Tensor::from_storage(storage, capacity, BackpropOp::none(), false)
+                .narrow(0, 0, n)?
+                .reshape(shape)
         }
     }
 }

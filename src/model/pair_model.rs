@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::scoring::BatchSink;
+use super::scoring::{BatchSink, ScoreProgress};
 use super::tokenize::{EncodedItem, EncodedQuery};
 use super::zeshel::ZeshelContext;
 use super::{CrossEncoder, InputMode, ModelError, ModelInfo, ScoreOptions};
@@ -85,6 +85,21 @@ pub trait PairModel: Send + Sync {
     ) -> Result<(), ModelError> {
         self.score_prepared(query, items, opts, on_batch)
     }
+
+    /// Scores every query against every item (`prepared` from `prepare_items` on the same
+    /// items): `on_batch` gets `(query index × items.len() + item index, score)` and the
+    /// progress over all pairs. The default scores one query after another; a model on a
+    /// GPU scores them as one stream, so the device never waits between queries.
+    fn score_grid(
+        &self,
+        queries: &[PreparedQuery],
+        items: &[&str],
+        prepared: &PreparedItems,
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        score_in_turn(self, queries, items, prepared, opts, on_batch)
+    }
 }
 
 impl PairModel for CrossEncoder {
@@ -153,6 +168,37 @@ impl PairModel for CrossEncoder {
             _ => self.score_prepared(query, items, opts, on_batch),
         }
     }
+
+    fn score_grid(
+        &self,
+        queries: &[PreparedQuery],
+        items: &[&str],
+        prepared: &PreparedItems,
+        opts: &ScoreOptions,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        let tok = self.pair_encoder();
+        let pair_queries: Option<Vec<&EncodedQuery>> = queries
+            .iter()
+            .map(|q| match &q.tokens {
+                Some(QueryTokens::Pair(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        match (pair_queries, &prepared.tokens, self.is_on_device()) {
+            (Some(qs), Some(item_tokens), true) if item_tokens.len() == items.len() => {
+                let n = items.len();
+                let pairs = (0..qs.len() * n)
+                    .into_par_iter()
+                    .map(|k| tok.pair(qs[k / n], &item_tokens[k % n]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.score_encoded(&pairs, opts, on_batch)
+            }
+            // On the CPU (or for other inputs) one query at a time: a row of items already
+            // makes enough batches to keep the cores busy, unless the list is short.
+            _ => score_in_turn(self, queries, items, prepared, opts, on_batch),
+        }
+    }
 }
 
 impl CrossEncoder {
@@ -193,4 +239,27 @@ impl CrossEncoder {
                 .collect(),
         }
     }
+}
+
+/// [`PairModel::score_grid`] one query after another.
+fn score_in_turn<M: PairModel + ?Sized>(
+    model: &M,
+    queries: &[PreparedQuery],
+    items: &[&str],
+    prepared: &PreparedItems,
+    opts: &ScoreOptions,
+    on_batch: &mut BatchSink<'_>,
+) -> Result<(), ModelError> {
+    let (n, total) = (items.len(), queries.len() * items.len());
+    for (k, query) in queries.iter().enumerate() {
+        model.score_prepared_items(query, items, prepared, opts, &mut |batch, p| {
+            let shifted: Vec<_> = batch.iter().map(|&(i, s)| (k * n + i, s)).collect();
+            let progress = ScoreProgress {
+                done: k * n + p.done,
+                total,
+            };
+            on_batch(&shifted, progress)
+        })?;
+    }
+    Ok(())
 }
