@@ -38,8 +38,29 @@ pub(crate) fn contiguous<'a, T: WithDType>(
     }
 }
 
+std::thread_local! {
+    /// Threads one matmul may use on this thread, when batches run side by side.
+    static GEMM_THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's matmuls limited to `threads` threads (batches scored side
+/// by side each take their share of the cores instead of all of them).
+pub fn with_gemm_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    /// Restores the previous limit, also when `f` panics.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GEMM_THREADS.with(|t| t.set(self.0));
+        }
+    }
+    let _restore = Restore(GEMM_THREADS.with(|t| t.replace(Some(threads))));
+    f()
+}
+
 fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    let threads = rayon::current_num_threads();
+    let threads = GEMM_THREADS
+        .with(|t| t.get())
+        .unwrap_or_else(rayon::current_num_threads);
     // Below ~1 MFLOP the thread hand-off costs more than it saves.
     if threads > 1 && m * n * k >= 1 << 18 {
         gemm::Parallelism::Rayon(threads)

@@ -117,20 +117,25 @@ impl CrossEncoder {
             let encoded = self.encode_pairs(pairs)?;
             return self.score_encoded(&encoded, opts, on_batch);
         }
-        // Large enough for full GPU batches of every length bucket, small enough that
-        // the first chunk is ready quickly.
-        const CHUNK: usize = 16384;
+        // Chunks start small, so the GPU starts early, and double up to a size that sorts
+        // enough pairs by length to fill full GPU batches of every length.
+        const FIRST_CHUNK: usize = 1024;
+        const LARGEST_CHUNK: usize = 16384;
         let total = pairs.len();
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             scope.spawn(move || {
-                for (k, chunk) in pairs.chunks(CHUNK).enumerate() {
-                    let encoded = self.encode_pairs(chunk).map(|e| (k * CHUNK, e));
+                let (mut offset, mut size) = (0, FIRST_CHUNK);
+                while offset < total {
+                    let end = (offset + size).min(total);
+                    let encoded = self.encode_pairs(&pairs[offset..end]).map(|e| (offset, e));
                     let failed = encoded.is_err();
                     // A closed channel means the scorer stopped (error or cancel).
                     if tx.send(encoded).is_err() || failed {
                         break;
                     }
+                    offset = end;
+                    size = (size * 2).min(LARGEST_CHUNK);
                 }
             });
             let mut done = 0;
@@ -161,16 +166,72 @@ impl CrossEncoder {
         }
         let batches = plan_batches(pairs, opts);
         let total = pairs.len();
-        let mut done = 0;
-        for batch in batches {
-            let scores = self.score_batch(pairs, &batch)?;
-            done += batch.len();
-            let delivered: Vec<(usize, PairScore)> = batch.iter().copied().zip(scores).collect();
-            if on_batch(&delivered, ScoreProgress { done, total }).is_break() {
-                return Err(ModelError::Cancelled);
+        let threads = rayon::current_num_threads();
+        if threads == 1 || batches.len() == 1 {
+            let mut done = 0;
+            for batch in batches {
+                let scores = self.score_batch(pairs, &batch)?;
+                done += batch.len();
+                let delivered: Vec<(usize, PairScore)> =
+                    batch.iter().copied().zip(scores).collect();
+                if on_batch(&delivered, ScoreProgress { done, total }).is_break() {
+                    return Err(ModelError::Cancelled);
+                }
             }
+            return Ok(());
         }
-        Ok(())
+        self.score_batches_in_parallel(pairs, &batches, threads, on_batch)
+    }
+
+    /// Several batches at once, each on its share of the cores (one core each when there
+    /// are at least as many batches as cores). On 16 cores this scales further than
+    /// splitting every matmul of one batch over all of them, whose hand-offs left long
+    /// pairs slower than PyTorch. Batches are delivered as they finish, on the calling
+    /// thread; a `Break` stops the batches not yet started.
+    fn score_batches_in_parallel(
+        &self,
+        pairs: &[EncodedPair],
+        batches: &[Vec<usize>],
+        threads: usize,
+        on_batch: &mut BatchSink<'_>,
+    ) -> Result<(), ModelError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let per_batch = (threads / batches.len().min(threads)).max(1);
+        let stop = AtomicBool::new(false);
+        let total = pairs.len();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stop = &stop;
+            scope.spawn(move || {
+                batches.par_iter().for_each_with(tx, |tx, batch| {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let scores = super::kernels::with_gemm_threads(per_batch, || {
+                        self.score_batch(pairs, batch)
+                    });
+                    // A closed channel means the caller stopped.
+                    let _ = tx.send((batch, scores));
+                });
+            });
+            let mut done = 0;
+            for (batch, scores) in rx {
+                let outcome = scores.and_then(|scores| {
+                    done += batch.len();
+                    let delivered: Vec<(usize, PairScore)> =
+                        batch.iter().copied().zip(scores).collect();
+                    match on_batch(&delivered, ScoreProgress { done, total }) {
+                        ControlFlow::Continue(()) => Ok(()),
+                        ControlFlow::Break(()) => Err(ModelError::Cancelled),
+                    }
+                });
+                if outcome.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                    return outcome;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The GPU loop: batch n+1 is padded, uploaded and queued while the device still runs
@@ -358,6 +419,78 @@ mod tests {
         }
         // longest first
         assert_eq!(pairs[batches[0][0]].ids.len(), 300);
+    }
+
+    fn tiny_model() -> CrossEncoder {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny-ce");
+        CrossEncoder::load(dir, &crate::model::LoadOptions::default()).expect("tiny model")
+    }
+
+    /// Many small batches: the side-by-side path on any machine with 2+ threads.
+    fn many_pairs(model: &CrossEncoder) -> Vec<EncodedPair> {
+        let items: Vec<String> = (0..40)
+            .map(|i| format!("item {i} {}", "about rivers and banks ".repeat(i % 7)))
+            .collect();
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        model
+            .encode("a query about a [bank]", &refs)
+            .expect("encode")
+    }
+
+    const SMALL: ScoreOptions = ScoreOptions {
+        max_batch_tokens: 4096,
+        max_batch_size: 4,
+    };
+
+    fn collect(model: &CrossEncoder, pairs: &[EncodedPair]) -> Vec<f32> {
+        let mut out = vec![f32::NAN; pairs.len()];
+        model
+            .score_encoded(pairs, &SMALL, &mut |batch, _| {
+                for &(i, s) in batch {
+                    out[i] = s.logit;
+                }
+                ControlFlow::Continue(())
+            })
+            .expect("scores");
+        out
+    }
+
+    #[test]
+    fn batches_side_by_side_score_as_one_at_a_time() {
+        let model = tiny_model();
+        let pairs = many_pairs(&model);
+        let parallel = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool")
+            .install(|| collect(&model, &pairs));
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool")
+            .install(|| collect(&model, &pairs));
+        assert!(parallel.iter().all(|v| v.is_finite()));
+        assert_eq!(parallel, serial);
+    }
+
+    #[test]
+    fn a_break_stops_batches_side_by_side() {
+        let model = tiny_model();
+        let pairs = many_pairs(&model);
+        let mut delivered = 0;
+        let res = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool")
+            .install(|| {
+                model.score_encoded(&pairs, &SMALL, &mut |batch, p| {
+                    delivered += batch.len();
+                    assert_eq!(p.done, delivered);
+                    ControlFlow::Break(())
+                })
+            });
+        assert!(matches!(res, Err(ModelError::Cancelled)), "{res:?}");
+        assert!(delivered > 0 && delivered < pairs.len(), "{delivered}");
     }
 
     #[test]
