@@ -64,6 +64,17 @@ struct CaseResult {
     best_seconds: f64,
 }
 
+/// The fastest of `repeats` (at least one) timed runs of `f`, in seconds.
+fn best_seconds<E>(repeats: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<f64, E> {
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = args.model.load()?;
     let text = std::fs::read_to_string(&args.pairs)
@@ -100,26 +111,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let tokenize_seconds = start.elapsed().as_secs_f64();
         let mean_tokens = encoded.iter().map(|p| p.token_count() as f64).sum::<f64>()
             / encoded.len().max(1) as f64;
-        let mut best_encoded = f64::INFINITY;
-        for _ in 0..args.repeats.max(1) {
-            let start = Instant::now();
-            model.score_encoded(&encoded, &opts, &mut |_, _| ControlFlow::Continue(()))?;
-            best_encoded = best_encoded.min(start.elapsed().as_secs_f64());
-        }
+        let best_encoded = best_seconds(args.repeats, || {
+            model.score_encoded(&encoded, &opts, &mut |_, _| ControlFlow::Continue(()))
+        })?;
         drop(encoded);
-        let mut best = f64::INFINITY;
         let mut scores = vec![f32::NAN; refs.len()];
-        for _ in 0..args.repeats.max(1) {
-            // Timed end to end (tokenization included), as the PyTorch side is.
-            let start = Instant::now();
+        // Timed end to end (tokenization included), as the PyTorch side is.
+        let best = best_seconds(args.repeats, || {
             model.score_pairs(&refs, &opts, &mut |batch, _| {
                 for &(i, s) in batch {
                     scores[i] = s.logit;
                 }
                 ControlFlow::Continue(())
-            })?;
-            best = best.min(start.elapsed().as_secs_f64());
-        }
+            })
+        })?;
         all_scores.insert(name, scores);
         results.insert(
             name.clone(),

@@ -165,18 +165,12 @@ impl CrossEncoder {
             return self.score_on_device(model, pairs, opts, on_batch);
         }
         let batches = plan_batches(pairs, opts);
-        let total = pairs.len();
         let threads = rayon::current_num_threads();
         if threads == 1 || batches.len() == 1 {
             let mut done = 0;
             for batch in batches {
                 let scores = self.score_batch(pairs, &batch)?;
-                done += batch.len();
-                let delivered: Vec<(usize, PairScore)> =
-                    batch.iter().copied().zip(scores).collect();
-                if on_batch(&delivered, ScoreProgress { done, total }).is_break() {
-                    return Err(ModelError::Cancelled);
-                }
+                deliver(on_batch, &batch, scores, &mut done, pairs.len())?;
             }
             return Ok(());
         }
@@ -216,15 +210,8 @@ impl CrossEncoder {
             });
             let mut done = 0;
             for (batch, scores) in rx {
-                let outcome = scores.and_then(|scores| {
-                    done += batch.len();
-                    let delivered: Vec<(usize, PairScore)> =
-                        batch.iter().copied().zip(scores).collect();
-                    match on_batch(&delivered, ScoreProgress { done, total }) {
-                        ControlFlow::Continue(()) => Ok(()),
-                        ControlFlow::Break(()) => Err(ModelError::Cancelled),
-                    }
-                });
+                let outcome =
+                    scores.and_then(|scores| deliver(on_batch, batch, scores, &mut done, total));
                 if outcome.is_err() {
                     stop.store(true, Ordering::Relaxed);
                     return outcome;
@@ -255,17 +242,11 @@ impl CrossEncoder {
         let mut in_flight: Option<(Vec<usize>, candle_core::Tensor)> = None;
         let mut deliver = |indices: Vec<usize>, logits: candle_core::Tensor, done: &mut usize| {
             let logits = logits.to_vec1::<f32>()?;
-            *done += indices.len();
-            let delivered: Vec<(usize, PairScore)> = indices
+            let scores = indices
                 .iter()
                 .zip(logits)
-                .map(|(&i, logit)| (i, self.pair_score(&pairs[i], logit)))
-                .collect();
-            let progress = ScoreProgress { done: *done, total };
-            if on_batch(&delivered, progress).is_break() {
-                return Err(ModelError::Cancelled);
-            }
-            Ok(())
+                .map(|(&i, logit)| self.pair_score(&pairs[i], logit));
+            deliver(on_batch, &indices, scores, done, total)
         };
         for batch in plan_batches(pairs, opts) {
             // Lengths in multiples of 8 let cuBLAS use its aligned tensor-core kernels for
@@ -347,6 +328,23 @@ impl CrossEncoder {
             .zip(logits)
             .map(|(&i, logit)| self.pair_score(&pairs[i], logit))
             .collect())
+    }
+}
+
+/// Hands one finished batch to `on_batch` as `(input index, score)` pairs with the
+/// progress (`done` counts the pairs delivered so far); `Break` becomes `Cancelled`.
+fn deliver(
+    on_batch: &mut BatchSink<'_>,
+    batch: &[usize],
+    scores: impl IntoIterator<Item = PairScore>,
+    done: &mut usize,
+    total: usize,
+) -> Result<(), ModelError> {
+    *done += batch.len();
+    let delivered: Vec<(usize, PairScore)> = batch.iter().copied().zip(scores).collect();
+    match on_batch(&delivered, ScoreProgress { done: *done, total }) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Cancelled),
     }
 }
 
