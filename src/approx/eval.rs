@@ -19,7 +19,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::adacur::{DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
+use super::adacur::{DEFAULT_EXPLORATION, DEFAULT_RIDGE, DEFAULT_ROUNDS};
 use super::baselines::TfIdfIndex;
 use super::cur::{select_anchor_items, AnchorStrategy, CurIndex};
 use super::metrics::{average_ranks, recall_against, relative_error, spearman_from_ranks};
@@ -56,6 +56,8 @@ pub struct EvalConfig<'a> {
     /// ADACUR rounds and exploration fraction.
     pub adacur_rounds: usize,
     pub adacur_exploration: f32,
+    pub adacur_ridge: f64,
+    pub axn_rounds: usize,
     /// `(item texts, query texts)` for TF-IDF; `query texts` has one entry per
     /// matrix row (anchor rows included).
     pub texts: Option<(&'a [String], &'a [String])>,
@@ -80,6 +82,8 @@ impl Default for EvalConfig<'_> {
             anchor_sets: None,
             adacur_rounds: DEFAULT_ROUNDS,
             adacur_exploration: DEFAULT_EXPLORATION,
+            adacur_ridge: DEFAULT_RIDGE,
+            axn_rounds: super::axn::DEFAULT_ROUNDS,
             texts: None,
             axn_per_row: None,
             axn: super::axn::AxnFactorParams::default(),
@@ -105,7 +109,8 @@ impl EvalConfig<'_> {
                 self.anchor_rows,
             ));
         }
-        if self.methods.contains(&Method::Adacur) {
+        // ADACUR's ridge term keeps its near-square fits usable (approx::adacur).
+        if self.methods.contains(&Method::Adacur) && self.adacur_ridge == 0.0 {
             for &b in &self.budgets {
                 out.extend(super::cur_size_warnings(
                     Method::Adacur,
@@ -354,6 +359,9 @@ fn validate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<()> {
     if !(0.0..=1.0).contains(&cfg.adacur_exploration) {
         return bad("adacur_exploration must be in [0, 1]".into());
     }
+    if !(cfg.adacur_ridge >= 0.0 && cfg.adacur_ridge.is_finite()) {
+        return bad("adacur_ridge must be a finite number >= 0".into());
+    }
     if cfg.methods.contains(&Method::Tfidf) {
         match cfg.texts {
             None => {
@@ -421,6 +429,8 @@ impl QueryCtx<'_> {
                 seed: self.seed,
                 adacur_rounds: self.cfg.adacur_rounds,
                 adacur_exploration: self.cfg.adacur_exploration,
+                adacur_ridge: self.cfg.adacur_ridge,
+                axn_rounds: self.cfg.axn_rounds,
             };
             let res: SearchResult = search(&inputs, &params, &mut sc)?;
             let items: Vec<usize> = res.ranking.iter().map(|r| r.item).collect();

@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::adacur::{adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_ROUNDS};
+use super::adacur::{
+    adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_RIDGE, DEFAULT_ROUNDS,
+};
 use super::axn::{axn_search, AxnIndex, AxnParams};
 use super::baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
 use super::cur::{anncur_search_with_factor, AnchorFactor, CurIndex};
@@ -29,7 +31,11 @@ pub struct SearchParams {
     /// Seed of every random draw (anchor items, exploration, random baseline).
     pub seed: u64,
     pub adacur_rounds: usize,
+    /// Exploration share of ADACUR's and AXN's later rounds.
     pub adacur_exploration: f32,
+    /// ADACUR's ridge strength (see `approx::adacur`).
+    pub adacur_ridge: f64,
+    pub axn_rounds: usize,
 }
 
 impl Default for SearchParams {
@@ -43,6 +49,8 @@ impl Default for SearchParams {
             seed: 0,
             adacur_rounds: DEFAULT_ROUNDS,
             adacur_exploration: DEFAULT_EXPLORATION,
+            adacur_ridge: DEFAULT_RIDGE,
+            axn_rounds: super::axn::DEFAULT_ROUNDS,
         }
     }
 }
@@ -139,6 +147,7 @@ pub fn search<S: PairScorer + ?Sized>(
                 exploration: params.adacur_exploration,
                 first_round: params.anchor_strategy,
                 seed: params.seed,
+                ridge: params.adacur_ridge,
             };
             let rounds = super::round_sizes(budget, params.adacur_rounds);
             let first: Vec<usize> = match inputs.first_round {
@@ -169,7 +178,7 @@ pub fn search<S: PairScorer + ?Sized>(
             // texts are there, else random items).
             let first: Vec<usize> = match (inputs.tfidf, inputs.query_text) {
                 (Some(t), Some(text)) => {
-                    let rounds = super::round_sizes(budget, params.adacur_rounds);
+                    let rounds = super::round_sizes(budget, params.axn_rounds);
                     super::top_k_indices(&t.scores(text), rounds[0])
                 }
                 _ => Vec::new(),
@@ -185,7 +194,7 @@ pub fn search<S: PairScorer + ?Sized>(
                 &AxnParams {
                     budget,
                     top_k,
-                    rounds: params.adacur_rounds,
+                    rounds: params.axn_rounds,
                     exploration: params.adacur_exploration,
                     seed,
                 },
@@ -337,9 +346,12 @@ mod tests {
             ..Default::default()
         };
         let mut sc = MatrixRowScorer::from_slice(&exact);
+        // ADACUR warns only for its plain min-norm fit; the default ridge fit is
+        // stable near k_q (approx::adacur).
         let params = SearchParams {
             method: Method::Adacur,
             budget: 60,
+            adacur_ridge: 0.0,
             ..Default::default()
         };
         let res = search(&inputs, &params, &mut sc).unwrap();
@@ -348,6 +360,13 @@ mod tests {
             "{:?}",
             res.warnings
         );
+        let mut sc = MatrixRowScorer::from_slice(&exact);
+        let ridged = SearchParams {
+            adacur_ridge: DEFAULT_RIDGE,
+            ..params
+        };
+        let res = search(&inputs, &ridged, &mut sc).unwrap();
+        assert!(res.warnings.is_empty(), "{:?}", res.warnings);
     }
 
     #[test]

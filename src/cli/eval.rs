@@ -55,6 +55,16 @@ pub struct EvalArgs {
     /// Anchor-item draws averaged over.
     #[arg(long, default_value_t = 5)]
     pub seeds: usize,
+    /// ADACUR's number of rounds.
+    #[arg(long, default_value_t = crate::approx::adacur::DEFAULT_ROUNDS)]
+    pub adacur_rounds: usize,
+    /// AXN's number of rounds.
+    #[arg(long, default_value_t = crate::approx::axn::DEFAULT_ROUNDS)]
+    pub axn_rounds: usize,
+    /// ADACUR's ridge strength, relative to the mean diagonal of its normal
+    /// equations (0: the plain min-norm least-squares fit).
+    #[arg(long, default_value_t = crate::approx::adacur::DEFAULT_RIDGE)]
+    pub adacur_ridge: f64,
     /// Item file (TF-IDF needs texts; with --index it is the indexed item list).
     #[arg(long)]
     pub items: Option<PathBuf>,
@@ -118,6 +128,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         ks: a.k.clone(),
         seeds: a.seeds,
         texts,
+        adacur_rounds: a.adacur_rounds,
+        adacur_ridge: a.adacur_ridge,
+        axn_rounds: a.axn_rounds,
         ..EvalConfig::default()
     };
     if let Some(p) = &a.csv {
