@@ -16,8 +16,8 @@
 #
 # Needs: apt-get install -y xvfb xdotool imagemagick
 # Env: RELEX_BIN (default target/release/relex, built if missing), QUERY (the typed
-# query), BUDGET / K_I (CE budget and ANNCUR anchor items typed into the search
-# settings, default 200 / 50), WAIT_LOAD /
+# query), BUDGET / K_I (CE budget, default 200, and ANNCUR's anchor items, typed into
+# the search settings only when set and the method is ANNCUR), WAIT_LOAD /
 # WAIT_APPROX / WAIT_STREAM / WAIT_EXACT (seconds), OUT (default screenshots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ WAIT_EXACT=${WAIT_EXACT:-150}
 BUDGET=${BUDGET:-200}
 BUDGET_X=${BUDGET_X:-257}
 BUDGET_Y=${BUDGET_Y:-39}
-K_I=${K_I:-50}
+K_I=${K_I-}
 KI_X=${KI_X:-407}
 KI_Y=${KI_Y:-39}
 SIZE=${SIZE:-1600x1000}
@@ -84,7 +84,7 @@ PY
     export RELEX_UI_MODEL=$PWD/assets/models/wordnet-minilm-emb
     export RELEX_UI_ITEMS=$MINI/items.jsonl RELEX_UI_INDEX=$MINI/index
     BUDGET=${VIEWS_BUDGET:-200}
-    K_I=${VIEWS_K_I:-50}
+    K_I=${VIEWS_K_I-}
     WAIT_LOAD=${VIEWS_WAIT_LOAD:-15}
 fi
 
@@ -216,8 +216,9 @@ views_flow() {
     shot 10-cjk-emoji-items
 }
 
-# Search settings. A fresh storage dir starts on ANNCUR (TF-IDF stands in only while no
-# index is loaded; the demo loads assets/demo/index). Set the CE budget: a click on its
+# Search settings. A fresh storage dir starts on ADACUR (TF-IDF stands in only while no
+# index is loaded; the demo loads assets/demo/index); ANNCUR's k_i box shows only for
+# ANNCUR, so K_I is typed only when set (views mode switches to ANNCUR first). Set the CE budget: a click on its
 # drag value turns it into a text box; select all, type, Enter. Typing "200" passes
 # through "2", which clamps k_i (range 1..=budget), so set k_i after the budget.
 # Coordinates assume the default layout at 1600 px wide.
@@ -230,7 +231,9 @@ set_drag_value() { # x y value
     sleep 0.5
 }
 set_drag_value "$BUDGET_X" "$BUDGET_Y" "$BUDGET"
-set_drag_value "$KI_X" "$KI_Y" "$K_I"
+if [ -n "$K_I" ]; then
+    set_drag_value "$KI_X" "$KI_Y" "$K_I"
+fi
 
 # The query box: click it, then type.
 xdotool mousemove 300 18 click 1
@@ -246,7 +249,7 @@ fi
 import -window root "$OUT/01-query-typed.png"
 xdotool key Return
 sleep "$WAIT_APPROX"
-import -window root "$OUT/02-anncur-approximate-exact-streaming.png"
+import -window root "$OUT/02-approximate-exact-streaming.png"
 
 # Exact scores keep streaming in: a snapshot part way.
 sleep "$WAIT_STREAM"

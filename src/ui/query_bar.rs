@@ -31,7 +31,9 @@ impl Default for QueryBar {
     fn default() -> Self {
         Self {
             query: String::new(),
-            method: Method::Anncur,
+            // ADACUR: on the demo it finds 60 % / 86 % of the exact top-10 at 100 / 500
+            // CE calls, ANNCUR 3 % / 62 % (README, "On the demo").
+            method: Method::Adacur,
             budget: 100,
             k_i: 50,
             top_k: 10,
