@@ -30,7 +30,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def relex_binary():
+def relex_binary(explicit=None):
+    if explicit:
+        return explicit
     for b in ("target/release/relex", "target/debug/relex"):
         p = os.path.join(ROOT, b)
         if os.path.exists(p):
@@ -62,11 +64,12 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--suffix", default="", help="matrix / query file suffix, e.g. _emb")
+    ap.add_argument("--relex", default=None, help="relex binary (default: target/release, else target/debug)")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
     items = read_jsonl(os.path.join(args.demo, "items.jsonl"))
-    binary = relex_binary()
+    binary = relex_binary(args.relex)
     rows = []  # (matrix, row, col, relex, f16, f32)
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("anchor", "test"):

@@ -65,7 +65,14 @@ def main():
         for k in (f"encoder.layer.{n}.output.LayerNorm.weight", f"encoder.layer.{n}.output.LayerNorm.bias"):
             key = k if k in sd else "bert." + k
             new = (sd[key].float() * args.scale_last_ln).to(sd[key].dtype)
-            assert torch.equal(new.float() / args.scale_last_ln, sd[key].float()), "scaling not exact"
+            inexact = new.float() / args.scale_last_ln != sd[key].float()
+            if inexact.any():
+                # only values that become f16 subnormals (|x| < 2^-14 after scaling) may lose bits
+                tiny = float(torch.finfo(torch.float16).tiny)
+                assert (new.float()[inexact].abs() < tiny).all(), "scaling not exact"
+                err = (new.float()[inexact] - sd[key].float()[inexact] * args.scale_last_ln).abs().max().item()
+                print(f"{key}: {int(inexact.sum())} value(s) rounded as f16 subnormals after scaling, "
+                      f"max change {err:.2e} (scores change by less than that times the hidden size)")
             sd[key] = new.contiguous()
         save_file(sd, dst, metadata={"format": "pt"})
         print("scaled", n, "output LayerNorm by", args.scale_last_ln, "-> scores x", args.scale_last_ln ** 2)
