@@ -108,6 +108,16 @@ impl Default for AdacurParams {
     }
 }
 
+/// The near-square warnings for ADACUR with `scored` items against `k_q` anchor
+/// queries: only the plain min-norm fit (`ridge = 0`) needs them; the ridge term keeps
+/// near-square fits usable (module docs).
+pub fn size_warnings(scored: usize, k_q: usize, ridge: f64) -> Vec<String> {
+    if ridge > 0.0 {
+        return Vec::new();
+    }
+    super::cur_size_warnings(super::Method::Adacur, scored, k_q)
+}
+
 /// Splits `budget` into `rounds` near-equal round sizes (larger ones first).
 pub fn round_sizes(budget: usize, rounds: usize) -> Vec<usize> {
     let rounds = rounds.clamp(1, budget.max(1));
@@ -218,12 +228,7 @@ fn adacur_core<S: PairScorer + ?Sized>(
     // Final refit with everything scored: the approximation shown in the GUI
     // and measured by `rel_error`/`spearman` (no further CE calls).
     let approx = normal.approximate(r)?;
-    // With the ridge term the near-square fit stays usable (module docs).
-    let warnings = if params.ridge > 0.0 {
-        Vec::new()
-    } else {
-        super::cur_size_warnings(super::Method::Adacur, scored.len(), r.rows())
-    };
+    let warnings = size_warnings(scored.len(), r.rows(), params.ridge);
     Ok(SearchResult {
         ranking: rank_scored(&scored, &exact, Some(&approx), params.top_k),
         ce_calls: scored.len(),

@@ -109,13 +109,12 @@ impl EvalConfig<'_> {
                 self.anchor_rows,
             ));
         }
-        // ADACUR's ridge term keeps its near-square fits usable (approx::adacur).
-        if self.methods.contains(&Method::Adacur) && self.adacur_ridge == 0.0 {
+        if self.methods.contains(&Method::Adacur) {
             for &b in &self.budgets {
-                out.extend(super::cur_size_warnings(
-                    Method::Adacur,
+                out.extend(super::adacur::size_warnings(
                     b,
                     self.anchor_rows,
+                    self.adacur_ridge,
                 ));
             }
         }
