@@ -28,6 +28,41 @@ def pos_cue_text(text, pos):
     return f"({name}) {text}"
 
 
+def domain_cue_label(pos, domain):
+    """The cue of train_ce.py --domain-cue: the lexicographer file's class for nouns
+    (`animal`, `artifact`, ...), `verb, <class>` for verbs, the bare part of speech for
+    adjectives and adverbs (their files carry no class)."""
+    cls = domain.split(".", 1)[1] if "." in domain else domain
+    cls = "top concept" if cls == "Tops" else cls
+    if pos == "n":
+        return cls
+    if pos == "v":
+        return f"verb, {cls}"
+    return POS_CUE[pos]
+
+
+def domain_cue_text(text, pos, domain):
+    """Issue 9 (natural sentences), after the POS cue: every sense also names its WordNet
+    class before the first ": " (`mole (animal): small velvety-furred ...`, `mole
+    (artifact): a protective structure ...`, `bank (verb, motion): tip laterally`); most of
+    the POS-cued model's natural-sentence errors (36 of 66) picked a sense of the right part
+    of speech but another class."""
+    name = domain_cue_label(pos, domain)
+    if ": " in text:
+        head, rest = text.split(": ", 1)
+        return f"{head} ({name}): {rest}"
+    return f"({name}) {text}"
+
+
+def cue_text(it, pos_cue=False, domain_cue=False):
+    """An item's text with the cue a model was trained with (none, POS, or domain)."""
+    if domain_cue:
+        return domain_cue_text(it["text"], it["pos"], it["domain"])
+    if pos_cue:
+        return pos_cue_text(it["text"], it["pos"])
+    return it["text"]
+
+
 def marked_query(sentence, start, end):
     """`left context [unused0] mention [unused1] right context` (single spaces
     around the markers, ends stripped)."""

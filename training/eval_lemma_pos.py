@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import marked_query, pos_cue_text  # noqa: E402
+from common import marked_query, cue_text  # noqa: E402
 from eval_natural import HFScorer, read_jsonl  # noqa: E402
 
 
@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pos-cue", action="store_true")
+    ap.add_argument("--domain-cue", action="store_true")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
@@ -45,7 +46,7 @@ def main():
     top1, pos_ok, top1_pos = [], [], []
     for q in queries:
         cand = by_lemma[q["lemma"].lower()]
-        texts = [sc.tmpl.format(title=it["title"], text=pos_cue_text(it["text"], it["pos"]) if args.pos_cue else it["text"])
+        texts = [sc.tmpl.format(title=it["title"], text=cue_text(it, args.pos_cue, args.domain_cue))
                  for it in cand]
         s = sc.score(marked_query(q["sentence"], q["start"], q["end"]), texts)
         g = [it["id"] for it in cand].index(q["gold"])

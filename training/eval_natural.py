@@ -25,7 +25,8 @@ unmarked / the mention alone; for w_embeds models these are wrapped as
       --model scratch/issue9/wordnet-minilm-emb --data .payload/wordnet [--json out.json]
 
 --pos-cue: non-noun sense items carry their part of speech (`bank (verb): tip laterally`,
-common.pos_cue_text), for models trained with train_ce.py --pos-cue.
+common.pos_cue_text), for models trained with train_ce.py --pos-cue; --domain-cue: every
+sense names its WordNet class too (common.domain_cue_text).
 """
 import argparse
 import json
@@ -175,14 +176,15 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default="")
     ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
+    ap.add_argument("--domain-cue", action="store_true", help="item texts carry their WordNet class")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     items = load_items(args.data)
-    if args.pos_cue:
+    if args.pos_cue or args.domain_cue:
         sys.path.insert(0, HERE)
-        from common import pos_cue_text
+        from common import cue_text
         for it in items.values():
-            it["text"] = pos_cue_text(it["text"], it["pos"])
+            it["text"] = cue_text(it, args.pos_cue, args.domain_cue)
     sents = read_jsonl(args.sentences)
     out = {}
     for m in args.model:

@@ -26,6 +26,8 @@ Issue 9 additions (all off by default, so the earlier calls reproduce):
 Issue 9 item 5 (natural sentences; all off by default):
   --pos-cue                   non-noun items carry their part of speech in the text
                               (`bank (verb): tip laterally`, common.pos_cue_text); nouns unchanged
+  --domain-cue                every item also names its WordNet class (`mole (animal): ...`,
+                              `bank (verb, motion): ...`, common.domain_cue_text); implies the POS cue
   --lemma-loss W              extra listwise loss over the gold + its same-lemma senses only
                               (the all-senses task of --lemma-eval / natural sentences), weight W
   --warm DIR                  start from these trained weights (e.g. the shipped model) and train
@@ -47,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import MARK_L, MARK_R, ITEM_SEP, PairBuilder, format_item, query_variant, make_tokenizer_files, pos_cue_text  # noqa: E402
+from common import MARK_L, MARK_R, ITEM_SEP, PairBuilder, format_item, query_variant, make_tokenizer_files, cue_text  # noqa: E402
 
 T0 = time.time()
 
@@ -236,6 +238,8 @@ def main():
     ap.add_argument("--lemma-eval", action="store_true", help="dev/test: gold among all senses of the lemma")
     ap.add_argument("--natural", default="", help="natural_sentences.jsonl to evaluate on")
     ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
+    ap.add_argument("--domain-cue", action="store_true",
+                    help="every item text carries its WordNet class (and verbs their POS): common.domain_cue_text")
     ap.add_argument("--lemma-loss", type=float, default=0.0, help="weight of the same-lemma-only listwise loss")
     ap.add_argument("--warm", default=None, help="start training from these weights (HF dir)")
     ap.add_argument("--warm-ln-scale", type=float, default=1.0)
@@ -309,7 +313,7 @@ def main():
         return tok(texts, add_special_tokens=False)["input_ids"]
 
     def item_text(it):
-        return pos_cue_text(it["text"], it["pos"]) if args.pos_cue else it["text"]
+        return cue_text(it, args.pos_cue, args.domain_cue)
 
     item_tok = enc([format_item(it["title"], item_text(it)) for it in items])
     qtok = {m: enc([query_variant(q, m) for q in queries]) for m in ("marked", "sentence", "mention")}
@@ -664,9 +668,8 @@ def main():
         from eval_natural import evaluate as nat_eval, summary as nat_summary, load_items as _li  # noqa: F401
         sents = read_jsonl(args.natural)
         itemd = {it["id"]: it for it in read_jsonl(find(args.data, "items.jsonl"))}  # all items, also in --smoke
-        if args.pos_cue:
-            for it in itemd.values():
-                it["text"] = pos_cue_text(it["text"], it["pos"])
+        for it in itemd.values():
+            it["text"] = cue_text(it, args.pos_cue, args.domain_cue)
 
         def nat_score(query, texts):
             qt = enc([query])[0]
