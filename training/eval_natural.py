@@ -26,7 +26,8 @@ unmarked / the mention alone; for w_embeds models these are wrapped as
 
 --pos-cue: non-noun sense items carry their part of speech (`bank (verb): tip laterally`,
 common.pos_cue_text), for models trained with train_ce.py --pos-cue; --domain-cue: every
-sense names its WordNet class too (common.domain_cue_text).
+sense names its WordNet class too (common.domain_cue_text); --hypernym-cue: its first
+hypernym (common.hypernym_cue_text).
 """
 import argparse
 import json
@@ -177,14 +178,17 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
     ap.add_argument("--domain-cue", action="store_true", help="item texts carry their WordNet class")
+    ap.add_argument("--hypernym-cue", action="store_true", help="item texts name their first hypernym")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     items = load_items(args.data)
-    if args.pos_cue or args.domain_cue:
+    if args.pos_cue or args.domain_cue or args.hypernym_cue:
         sys.path.insert(0, HERE)
         from common import cue_text
-        for it in items.values():
-            it["text"] = cue_text(it, args.pos_cue, args.domain_cue)
+        titles = {k: it["title"] for k, it in items.items()} if args.hypernym_cue else None
+        texts = {k: cue_text(it, args.pos_cue, args.domain_cue, titles) for k, it in items.items()}
+        for k, it in items.items():
+            it["text"] = texts[k]
     sents = read_jsonl(args.sentences)
     out = {}
     for m in args.model:

@@ -28,6 +28,8 @@ Issue 9 item 5 (natural sentences; all off by default):
                               (`bank (verb): tip laterally`, common.pos_cue_text); nouns unchanged
   --domain-cue                every item also names its WordNet class (`mole (animal): ...`,
                               `bank (verb, motion): ...`, common.domain_cue_text); implies the POS cue
+  --hypernym-cue              every item names its first hypernym (`mole (a kind of insectivore): ...`,
+                              `bank (verb, a way to tip): ...`, common.hypernym_cue_text); implies the POS cue
   --lemma-loss W              extra listwise loss over the gold + its same-lemma senses only
                               (the all-senses task of --lemma-eval / natural sentences), weight W
   --warm DIR                  start from these trained weights (e.g. the shipped model) and train
@@ -238,6 +240,9 @@ def main():
     ap.add_argument("--lemma-eval", action="store_true", help="dev/test: gold among all senses of the lemma")
     ap.add_argument("--natural", default="", help="natural_sentences.jsonl to evaluate on")
     ap.add_argument("--pos-cue", action="store_true", help="non-noun item texts carry their POS")
+    ap.add_argument("--hypernym-cue", action="store_true",
+                    help="every item text names what it is a kind of (its first hypernym; POS cue otherwise): "
+                         "common.hypernym_cue_text; needs a corpus with the hypernyms field")
     ap.add_argument("--domain-cue", action="store_true",
                     help="every item text carries its WordNet class (and verbs their POS): common.domain_cue_text")
     ap.add_argument("--lemma-loss", type=float, default=0.0, help="weight of the same-lemma-only listwise loss")
@@ -275,6 +280,8 @@ def main():
     # ---------------------------------------------------------------- 1. data
     items = read_jsonl(find(args.data, "items.jsonl"))
     queries = read_jsonl(find(args.data, "queries.jsonl"))
+    # --hypernym-cue names each item's hypernym: titles of all items, before any --smoke cut
+    titles = {it["id"]: it["title"] for it in items} if args.hypernym_cue else None
     if args.smoke:
         keep_dom = {"noun.artifact", "verb.motion", "noun.cognition", "adv.all", "noun.act"}
         items = [it for it in items if it["domain"] in keep_dom]
@@ -313,7 +320,7 @@ def main():
         return tok(texts, add_special_tokens=False)["input_ids"]
 
     def item_text(it):
-        return cue_text(it, args.pos_cue, args.domain_cue)
+        return cue_text(it, args.pos_cue, args.domain_cue, titles)
 
     item_tok = enc([format_item(it["title"], item_text(it)) for it in items])
     qtok = {m: enc([query_variant(q, m) for q in queries]) for m in ("marked", "sentence", "mention")}
@@ -669,7 +676,7 @@ def main():
         sents = read_jsonl(args.natural)
         itemd = {it["id"]: it for it in read_jsonl(find(args.data, "items.jsonl"))}  # all items, also in --smoke
         for it in itemd.values():
-            it["text"] = cue_text(it, args.pos_cue, args.domain_cue)
+            it["text"] = cue_text(it, args.pos_cue, args.domain_cue, titles)
 
         def nat_score(query, texts):
             qt = enc([query])[0]

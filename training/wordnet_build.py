@@ -4,7 +4,7 @@ relex default cross-encoder.
 
 Parses WordNet's ``data.*`` files directly (no NLTK) and writes, to OUT_DIR:
 
-  items.jsonl    one line per synset: {"id","title","text","domain","pos","lemmas"}
+  items.jsonl    one line per synset: {"id","title","text","domain","pos","lemmas","hypernyms"}
                  id    = ss_type letter + 8-digit offset, e.g. "n02084071"
                          (adjective satellites get "s")
                  title = first lemma, underscores -> spaces
@@ -62,6 +62,14 @@ def parse_data(wn_dir):
                 offset, lexnum, ss_type = fields[0], int(fields[1]), fields[2]
                 w_cnt = int(fields[3], 16)
                 words = [ADJ_MARKER.sub("", fields[4 + 2 * i]) for i in range(w_cnt)]
+                # pointers: p_cnt, then (symbol, offset, pos, source/target) each; "@" is a
+                # hypernym, "@i" an instance hypernym (the class a named thing belongs to)
+                p_at = 4 + 2 * w_cnt
+                hypernyms = []
+                for i in range(int(fields[p_at])):
+                    sym, off, ppos = fields[p_at + 1 + 4 * i: p_at + 4 + 4 * i]
+                    if sym in ("@", "@i"):
+                        hypernyms.append(("i" if sym == "@i" else "") + ppos + off)
                 gloss = gloss.strip()
                 # definition: text before the first quoted example
                 m = re.search(r'(^|;\s*)"', gloss)
@@ -77,6 +85,7 @@ def parse_data(wn_dir):
                     "lemmas": words,
                     "definition": definition,
                     "examples": examples,
+                    "hypernyms": hypernyms,
                 })
     return synsets
 
@@ -222,6 +231,9 @@ def main():
                 "domain": s["domain"],
                 "pos": s["pos"],
                 "lemmas": s["lemmas"],
+                # ids of its hypernyms ("i" in front: an instance hypernym), for
+                # train_ce.py --hypernym-cue
+                "hypernyms": s["hypernyms"],
             }
             fi.write(json.dumps(item, ensure_ascii=False) + "\n")
             st = dstats[s["domain"]]
