@@ -159,6 +159,16 @@ fn ui_selecting_a_row_shows_its_plots() {
     h.step();
     let next = pos.and_then(|p| order.get(p + 1)).map(|&i| i as usize);
     assert_eq!(h.state().app().session().selected, next, "arrow keys move");
+    // End and Home jump to the last and the first row.
+    h.key_press(egui::Key::End);
+    h.step();
+    let last = order.last().map(|&i| i as usize);
+    assert_eq!(h.state().app().session().selected, last, "End: last row");
+    h.key_press(egui::Key::Home);
+    h.step();
+    let first = order.first().map(|&i| i as usize);
+    assert_eq!(h.state().app().session().selected, first, "Home: first row");
+    assert_ne!(first, last);
 }
 
 #[test]

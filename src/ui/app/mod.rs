@@ -318,6 +318,13 @@ impl RelexApp {
                 if i.consume_key(Modifiers::NONE, Key::PageUp) {
                     delta -= 20;
                 }
+                // First / last row: far enough to clamp at either end of any table.
+                if i.consume_key(Modifiers::NONE, Key::Home) {
+                    delta = -(u32::MAX as i64);
+                }
+                if i.consume_key(Modifiers::NONE, Key::End) {
+                    delta = u32::MAX as i64;
+                }
             });
             if delta != 0 {
                 if let Some(i) = self.ranking.step_selection(self.session.selected, delta) {
