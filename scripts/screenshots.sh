@@ -180,8 +180,8 @@ views_flow() {
     xdotool mousemove 697 75 click 1
     sleep 1
     xdotool mousemove 150 700
-    # From the top row: R relevant, N not relevant, S skip (each selects the next row).
-    for _ in $(seq 1 12); do xdotool key Up; done
+    # From the top row (Home): R relevant, N not relevant, S skip (each selects the next row).
+    xdotool key Home
     for k in r r n r n r s r n; do xdotool key "$k"; sleep 0.4; done
     snapshot_path() { # file: typed into the view's path field
         xdotool mousemove 420 107 click 1
@@ -193,7 +193,9 @@ views_flow() {
     snapshot_path "$MINI/a.json"
     xdotool mousemove "${SAVE_X:-585}" 107 click 1
     sleep 1
-    xdotool mousemove 150 700
+    # a click on the empty left panel takes the keyboard from the path field
+    xdotool mousemove 150 700 click 1
+    sleep 0.3
     xdotool key Up Up r Up Up n
     sleep 0.5
     snapshot_path "$MINI/b.json"
@@ -209,7 +211,8 @@ views_flow() {
     # CJK and emoji in item texts (a system CJK font is the fallback).
     xdotool mousemove 328 75 click 1
     sleep 1
-    xdotool mousemove 450 106 click 1
+    # (the filter sits under the ranking's summary line of the query run above)
+    xdotool mousemove 450 "${FILTER_Y:-129}" click 1
     sleep 0.3
     xdotool type --delay 40 "x-"
     sleep 2
@@ -218,7 +221,7 @@ views_flow() {
 
 # Search settings. A fresh storage dir starts on ADACUR (TF-IDF stands in only while no
 # index is loaded; the demo loads assets/demo/index); ANNCUR's k_i box shows only for
-# ANNCUR, so K_I is typed only when set (views mode switches to ANNCUR first). Set the CE budget: a click on its
+# ANNCUR, so K_I is typed only when set (the views, too, run on ADACUR). Set the CE budget: a click on its
 # drag value turns it into a text box; select all, type, Enter. Typing "200" passes
 # through "2", which clamps k_i (range 1..=budget), so set k_i after the budget.
 # Coordinates assume the default layout at 1600 px wide.
