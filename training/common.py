@@ -19,7 +19,12 @@ def pos_cue_text(text, pos):
     """Issue 9 (natural sentences): the part of speech of a non-noun sense, written into
     its item text before the first ": " (`bank (verb): tip laterally`). Nouns stay
     unmarked, so noun-only item files (the demo) are unchanged: no cue = noun."""
-    name = POS_CUE.get(pos)
+    return insert_cue(text, POS_CUE.get(pos))
+
+
+def insert_cue(text, name):
+    """`head (name): rest` — a cue goes before the first ": " of an item text (after its
+    lemmas), or in front when there is none; no name, no change."""
     if not name:
         return text
     if ": " in text:
@@ -47,11 +52,7 @@ def domain_cue_text(text, pos, domain):
     (artifact): a protective structure ...`, `bank (verb, motion): tip laterally`); most of
     the POS-cued model's natural-sentence errors (36 of 66) picked a sense of the right part
     of speech but another class."""
-    name = domain_cue_label(pos, domain)
-    if ": " in text:
-        head, rest = text.split(": ", 1)
-        return f"{head} ({name}): {rest}"
-    return f"({name}) {text}"
+    return insert_cue(text, domain_cue_label(pos, domain))
 
 
 def hypernym_cue_label(it, titles):
@@ -74,14 +75,7 @@ def hypernym_cue_text(it, titles):
     held-out classes (an unseen tag reads as "wrong"); a hypernym is an ordinary word whose
     meaning the base model knows, seen or not (`mole (a kind of insectivore): ...`, `mole (a
     kind of barrier): ...`)."""
-    name = hypernym_cue_label(it, titles)
-    text = it["text"]
-    if not name:
-        return text
-    if ": " in text:
-        head, rest = text.split(": ", 1)
-        return f"{head} ({name}): {rest}"
-    return f"({name}) {text}"
+    return insert_cue(it["text"], hypernym_cue_label(it, titles))
 
 
 def cue_text(it, pos_cue=False, domain_cue=False, titles=None):

@@ -186,9 +186,8 @@ def main():
         sys.path.insert(0, HERE)
         from common import cue_text
         titles = {k: it["title"] for k, it in items.items()} if args.hypernym_cue else None
-        texts = {k: cue_text(it, args.pos_cue, args.domain_cue, titles) for k, it in items.items()}
-        for k, it in items.items():
-            it["text"] = texts[k]
+        for it in items.values():
+            it["text"] = cue_text(it, args.pos_cue, args.domain_cue, titles)
     sents = read_jsonl(args.sentences)
     out = {}
     for m in args.model:
