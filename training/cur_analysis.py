@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
 """Spectrum / CUR / ANNCUR analysis of demo-domain score matrices (numpy).
 
-  python3 training/cur_analysis.py --name ce  --anchor assets/demo/anchor_scores.npy --test assets/demo/test_scores.npy \
-                                   --name emb --anchor .payload/call3/anchor_scores_emb.npy --test .payload/call3/test_scores_emb.npy
-  # issue 9: k_i grid, anchor subsets (first 400 / all 600 rows), TF-IDF retrieve + rerank
+  python3 training/cur_analysis.py --name ce  --anchor CE/anchor_scores_ce.npy --test CE/test_scores_ce.npy \
+                                   --name emb --anchor EMB/anchor_scores_emb.npy --test EMB/test_scores_emb.npy
+  # (training/recipes/wordnet-minilm-ce.sh cur); k_i grid, anchor subsets, TF-IDF retrieve + rerank:
   python3 training/cur_analysis.py --budgets 100,200,500,1000 --ki 50,100,200 --kq 400,600 --tfidf \
-      --name ce --anchor assets/demo/anchor_scores.npy --test assets/demo/test_scores.npy \
-      --name emb2 --anchor scratch/issue9/anchor_scores_emb.npy --test scratch/issue9/test_scores_emb.npy \
-      --out scratch/issue9/cur_analysis_issue9.json
+      --name ce --anchor A_CE.npy --test T_CE.npy --name emb2 --anchor A_EMB.npy --test T_EMB.npy --out OUT.json
+(docs/experiments.md has the commands of every analysis quoted there.)
 
 For each model: singular values of the stacked [anchor; test] matrix; CUR
 relative Frobenius error of the test rows, ||T - T[:, I] pinv(A[:, I]) A||_F / ||T||_F

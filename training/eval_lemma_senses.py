@@ -4,7 +4,7 @@
 transformers (train_ce.py --lemma-eval computes the same on the GPU during training).
 
   python3 training/eval_lemma_senses.py --model assets/models/wordnet-minilm-ce --data .payload/wordnet \
-      --splits dev,test --json scratch/issue9/lemma_senses_ce.json
+      --splits dev,test --json lemma_senses_ce.json
 """
 import argparse
 import collections

@@ -21,8 +21,8 @@ Plain query variants (`--variants marked,sentence,mention`): the whole sentence
 unmarked / the mention alone; for w_embeds models these are wrapped as
 `[unused0] query [unused1]` (as relex and training do).
 
-  python3 training/eval_natural.py --model assets/models/wordnet-minilm-ce \
-      --model scratch/issue9/wordnet-minilm-emb --data .payload/wordnet [--json out.json]
+  python3 training/eval_natural.py --model assets/models/wordnet-minilm-ce --data .payload/wordnet [--json out.json]
+  python3 training/eval_natural.py --model assets/models/wordnet-minilm-emb --pos-cue --data .payload/wordnet
 
 --pos-cue: non-noun sense items carry their part of speech (`bank (verb): tip laterally`,
 common.pos_cue_text), for models trained with train_ce.py --pos-cue; --domain-cue: every

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Recompute the demo score matrices (assets/demo/{anchor,test}_scores.npy) in exact float32
-(TF32 off) with the shipped CE, so they match relex's CPU f32 scores to ~1e-5.
+"""Compute the demo score matrices in exact float32 (TF32 off) with a shipped model, so they
+match relex's CPU f32 scores to ~1e-5 (training/recipes/demo-data.sh ce-scores / emb-scores).
 
 Every (query, item) pair of assets/demo: pair encoding `[CLS] q [SEP] {title} [unused2] {text} [SEP]`
 (token types 0/1; no pair needs truncation at 256, asserted), built on the GPU from the
@@ -9,10 +9,10 @@ Writes float32 row chunks (<= 16 MiB each) to --out:
   anchor_f32_r000-199.npy, anchor_f32_r200-399.npy, test_f32_r000-219.npy, test_f32_r220-440.npy
 (rows not reached before --deadline are NaN), plus check.json (CPU f32 cross-check on sampled pairs).
 
-  python3 training/gpu_f32_demo.py --out $OUT --deadline 420
-  # issue 9, the [EMB] (w_embeds) model and its 600 anchors:
-  python3 training/gpu_f32_demo.py --model scratch/issue9/wordnet-minilm-emb \
-      --anchors scratch/issue9/anchor_queries_emb.jsonl --out $OUT
+  python3 training/gpu_f32_demo.py --model assets/models/wordnet-minilm-ce \
+      --anchors CE_ANCHORS_400.jsonl --out CHUNKS --deadline 100000
+  python3 training/gpu_f32_demo.py --model assets/models/wordnet-minilm-emb \
+      --anchors assets/demo/anchor_queries.jsonl --out CHUNKS --deadline 100000
 A model whose config.json says relex_pooling = w_embeds is loaded as BertModel and scored as
 dot(mean(h[first unused0], h[first unused1]), h[first unused2]) (relex's SpecialTokenHead).
 """

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Anchor queries for the [EMB] demo matrices (issue 9): k_q = 600 rows.
+"""Anchor queries of the [EMB] demo index: k_q = 500 rows (--n-pseudo 0, the shipped
+assets/demo/anchor_queries.jsonl) or 600 (the default, --n-pseudo 100).
 
-  rows   0-399  assets/demo/anchor_queries.jsonl, unchanged, same order
+  rows   0-399  the [CLS] index's anchor queries (the first 400 rows of DEMO/anchor_queries.jsonl), same order
   rows 400-499  the 100 located WordNet example queries of noun.artifact that are neither
                 anchors nor test queries (train_ce.demo_split with 400 anchors gives 541
                 non-anchors; test = the first 441, these are the other 100), split order
@@ -10,8 +11,8 @@
                 `[unused0] {title} [unused1] : {definition}` (definition = the item text
                 after its first ": "), id `pseudo-<item id>`, gold = [item id]
 
-  python3 training/make_anchors_emb.py --data .payload/wordnet --demo assets/demo \
-      --out scratch/issue9/anchor_queries_emb.jsonl
+  python3 training/make_anchors_emb.py --data WORK/wordnet --demo assets/demo --n-pseudo 0 \
+      --out anchor_queries_emb.jsonl      # = assets/demo/anchor_queries.jsonl
 """
 import argparse
 import json
@@ -33,7 +34,9 @@ def main():
     ap.add_argument("--seed", type=int, default=9)
     args = ap.parse_args()
     items = [json.loads(l) for l in open(os.path.join(args.demo, "items.jsonl"))]
-    old = [json.loads(l) for l in open(os.path.join(args.demo, "anchor_queries.jsonl"))]
+    # the [CLS] index's 400 anchors: a demo written by make_demo.py holds exactly these, the shipped
+    # assets/demo/anchor_queries.jsonl starts with them (it is this script's --n-pseudo 0 output)
+    old = [json.loads(l) for l in open(os.path.join(args.demo, "anchor_queries.jsonl"))][:400]
     test = [json.loads(l) for l in open(os.path.join(args.demo, "test_queries.jsonl"))]
     queries = [q for q in read_jsonl(find(args.data, "queries.jsonl")) if q["domain"] == "noun.artifact"]
     qd = {q["id"]: q for q in queries}

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Write the demo world assets/demo/ from the corpus and the GPU-computed score matrices.
 
-  python3 training/make_demo.py --data .payload/wordnet --metrics .payload/call2/ce/metrics_ce.json \
-      --anchor .payload/call2/anchor_scores_ce.npy --test .payload/call2/test_scores_ce.npy --out assets/demo
+  python3 training/make_demo.py --data WORK/wordnet --metrics RUN/metrics_ce.json \
+      --anchor RUN/anchor_scores_ce.npy --test RUN/test_scores_ce.npy --out DIR
+(RUN: the [CLS] model's training run, training/recipes/wordnet-minilm-ce.sh train; the demo recipe
+training/recipes/demo-data.sh copies the jsonl files into the demo folder.)
 """
 import argparse
 import json

@@ -5,8 +5,8 @@ stored in A's dtype, so the same inputs give the same bytes on any machine. Issu
 v2 (2.1 epochs) and L2 (4 epochs) of one recipe trade natural-sentence accuracy against the
 low rank of the demo's score matrix; a soup sits between them.
 
-  python3 training/make_soup.py --a assets/models/wordnet-minilm-emb --b scratch/call13/l2 \
-      --alpha 0.5 --out scratch/soup50
+  python3 training/make_soup.py --a assets/models/wordnet-minilm-emb --b WORK/runs/L2/wordnet-minilm-emb \
+      --alpha 0.5 --out WORK/runs/soup0.5
 """
 import argparse
 import os

@@ -21,8 +21,8 @@ Written to OUT/pseudo.jsonl in the queries.jsonl schema ({"id","sentence","start
 Both the source example's synset and the gold synset must lie in a train domain
 (training/splits.json); nothing from dev or test domains is used. Deterministic (seed).
 
-  python3 training/pseudo_queries.py --wordnet /usr/share/wordnet --corpus .payload/wordnet \
-      --out .payload/wordnet   # then xz into .payload/data (prepare_payload.sh does it)
+  python3 training/pseudo_queries.py --wordnet /usr/share/wordnet --corpus WORK/wordnet \
+      --out WORK/wordnet   # training/prepare_data.sh runs it and xz-compresses the result into WORK/data
 """
 import argparse
 import collections

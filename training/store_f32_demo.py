@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
-"""Join the f32 row chunks returned by gpu_call5.sh, keep the f32 matrices out of git
-(--f32-out) and store their f16 rounding as assets/demo/{anchor,test}_scores.npy.
+"""Join the f32 row chunks written by gpu_f32_demo.py, keep the f32 matrices out of git
+(--f32-out: {anchor,test}_scores{SUFFIX}_f32.npy) and store their f16 rounding in --demo
+({anchor,test}_scores{SUFFIX}.npy). training/recipes/demo-data.sh runs it:
 
-  python3 training/store_f32_demo.py --chunks CALL5_OUT --f32-out scratch/demo_f32 --demo assets/demo
-  # issue 9, [EMB] model (call 7): 600 anchors, files *_scores_emb.npy
-  python3 training/store_f32_demo.py --chunks scratch/issue9/call7 --f32-out scratch/issue9/demo_f32 \
-      --demo scratch/issue9 --anchors 600 --suffix _emb --scale 0.0625
---scale (a power of two, so exact): the call-7 matrices were scored before the shipped model's
-last LayerNorm was scaled by 1/4 (export_model.py --scale-last-ln 0.25), which multiplies every
-score by exactly 1/16.
+  python3 training/store_f32_demo.py --chunks CHUNKS --f32-out OUT/f32 --demo OUT/f16 --anchors 400
+  python3 training/store_f32_demo.py --chunks CHUNKS --f32-out OUT/f32 --demo OUT/f16 --anchors 500 --suffix _emb
+--scale (a power of two, so exact): for matrices scored before a model's last LayerNorm was
+scaled by 1/4 (export_model.py --scale-last-ln 0.25, which multiplies every score by exactly
+1/16), --scale 0.0625 gives the exported model's scores.
 """
 import argparse
 import glob

@@ -20,7 +20,7 @@ and the scores transformers computes, one pair at a time and in one padded batch
   tokens; scored as the Qwen3-Reranker model card does (prompt template, left padding,
   last-token logits), the recorded score being logit(yes) - logit(no).
 
-Run: python3 scripts/make_family_parity.py   (CPU, a few seconds)
+Run: python3 tests/data/generators/make_family_parity.py   (CPU, a few seconds)
 """
 import json
 import os
@@ -38,7 +38,7 @@ from transformers import (
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "tests", "data")
+DATA = os.path.dirname(HERE)  # tests/data
 
 LONG = " ".join(
     f"paragraph {i}: the quick brown fox jumps over the lazy dog near the river bank" for i in range(40)
@@ -128,7 +128,7 @@ def pair_family(name, model, hf_tok, max_length, extra=None):
         r["batch_score"] = b
     payload = {
         "family": name,
-        "generator": "scripts/make_family_parity.py",
+        "generator": "tests/data/generators/make_family_parity.py",
         "torch": torch.__version__,
         "max_length": max_length,
         "pairs": records,
@@ -323,7 +323,7 @@ def qwen3():
         "qwen3",
         {
             "family": "qwen3-reranker",
-            "generator": "scripts/make_family_parity.py",
+            "generator": "tests/data/generators/make_family_parity.py",
             "torch": torch.__version__,
             "max_length": max_length,
             "padding_side": "left",

@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
-"""Golden parity scores for relex: ~40 (query, item) pairs from the demo domain,
-scored by transformers on CPU from the shipped f16 safetensors loaded as float32.
+"""Golden parity scores for relex's shipped models (tests/data/wordnet_{emb,ce}_golden.json):
+~40 (query, item) pairs from the demo domain, scored by transformers on CPU from the shipped
+f16 safetensors loaded as float32. Run from the repository root:
 
-  python3 training/make_golden.py   # writes tests/data/wordnet_ce_golden.json
-  # issue 9, the [EMB] (w_embeds) model:
-  python3 training/make_golden.py --model scratch/issue9/wordnet-minilm-emb \
-      --matrix scratch/issue9/demo_f32/test_scores_emb_f32.npy --matrix-key gpu_f32_matrix_score \
+  # the default [EMB] model; --matrix: its exact f32 test-query matrix
+  # (training/recipes/demo-data.sh emb-scores writes it to $OUT/f32/test_scores_emb_f32.npy)
+  python3 tests/data/generators/make_golden.py --model assets/models/wordnet-minilm-emb \
+      --matrix OUT/f32/test_scores_emb_f32.npy --matrix-key gpu_f32_matrix_score \
       --out tests/data/wordnet_emb_golden.json
+  # the [CLS] model; --matrix: the fp16 test-query matrix of its training run
+  # (training/recipes/wordnet-minilm-ce.sh train writes it to $OUT/train/test_scores_ce.npy)
+  python3 tests/data/generators/make_golden.py --model assets/models/wordnet-minilm-ce \
+      --matrix OUT/train/test_scores_ce.npy --out tests/data/wordnet_ce_golden.json
+
+The matrix picks each marked query's top-scoring wrong item and is recorded beside the CPU
+score (--matrix-key); it must belong to --model, rows in assets/demo/test_queries.jsonl order.
 
 Pairs: marked test queries vs their gold item and a top-scoring wrong item,
 plain queries (whole sentence; mention phrase only), and long pairs (a long
 item text; a query + item longer than 256 tokens, which exercises
 longest_first truncation). Also cross-checks the marked pairs against the
-GPU-computed demo matrix (assets/demo/test_scores.npy, fp16 autocast).
+GPU-computed demo matrix given with --matrix.
 
 w_embeds models (config relex_pooling = "w_embeds"): score = dot(mean(h[first [unused0]],
 h[first [unused1]]), h[first [unused2]]) of the last hidden layer (BertModel). Plain queries are
@@ -29,7 +37,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# training/common.py: the input formats the models were trained with
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "training"))
 from common import MAX_LEN, format_item  # noqa: E402
 
 MODEL = "assets/models/wordnet-minilm-ce"
@@ -41,7 +50,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=MODEL)
     ap.add_argument("--demo", default=DEMO)
-    ap.add_argument("--matrix", default=os.path.join(DEMO, "test_scores.npy"), help="test-query score matrix")
+    ap.add_argument("--matrix", required=True,
+                    help="--model's test-query score matrix (.npy [441, 11587]); assets/demo/test_scores.npy "
+                         "is the default [EMB] model's")
     ap.add_argument("--matrix-key", default="gpu_fp16_matrix_score")
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()

@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Files GPU scores (from scripts/gpu_parity.sh) beside their pairs in
+"""Files GPU scores (from tests/data/generators/gpu_parity.sh) beside their pairs in
 tests/data/gpu_parity.json, under the model's path.
 
-  python3 scripts/record_gpu_parity.py MODEL_DIR PAIRS.json OUT_PREFIX "NVIDIA H200, driver 580"
+  python3 tests/data/generators/record_gpu_parity.py MODEL_DIR PAIRS.json OUT_PREFIX "NVIDIA H200, driver 580"
 """
 import json
 import os
 import sys
 
 model_dir, pairs_path, prefix, device = sys.argv[1:5]
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "gpu_parity.json")
-record = json.load(open(path)) if os.path.exists(path) else {"recorded_by": "scripts/gpu_parity.sh", "models": {}}
+path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gpu_parity.json")
+record = json.load(open(path)) if os.path.exists(path) else {"recorded_by": "tests/data/generators/gpu_parity.sh", "models": {}}
 pairs = json.load(open(pairs_path))
 entry = {"device": device, "cases": {}}
 for case, case_pairs in pairs.items():

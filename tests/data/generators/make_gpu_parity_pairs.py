@@ -3,17 +3,18 @@
 golden pairs (as typed) and a demo spot check (test queries × demo items, the items in the
 model's own template), in `relex bench --pairs` format: {case: [[query, item], ...]}.
 
-  python3 scripts/make_gpu_parity_pairs.py assets/models/wordnet-minilm-emb tests/data/wordnet_emb_golden.json OUT.json
+  python3 tests/data/generators/make_gpu_parity_pairs.py assets/models/wordnet-minilm-emb tests/data/wordnet_emb_golden.json OUT.json
 
-`scripts/gpu_parity.sh` scores them with `relex bench --device cuda --scores-out` on a GPU
-machine, and `scripts/record_gpu_parity.py` files the scores beside the pairs.
+`tests/data/generators/gpu_parity.sh` scores them with `relex bench --device cuda --scores-out` on a GPU
+machine, and `tests/data/generators/record_gpu_parity.py` files the scores beside the pairs.
 """
 import json
+import os
 import random
 import sys
 
 model_dir, golden_path, out_path = sys.argv[1:4]
-ROOT = __file__.rsplit("/scripts/", 1)[0]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # repository root
 config = json.load(open(f"{model_dir}/config.json"))
 template = config.get("relex_item_template", "{title} [SEP] {text}")
 golden = json.load(open(golden_path))["pairs"]
