@@ -1,4 +1,4 @@
-//! With the `cuda` feature, compiles relex's fused kernels (src/model/fused.cu) to PTX
+//! With the `cuda` feature, compiles relex's fused kernels (src/model/kernels/fused.cu) to PTX
 //! for `CUDA_COMPUTE_CAP` (as candle-kernels does; 90 = H100/H200 when unset). Without
 //! the feature it does nothing, so the default build needs no CUDA toolkit.
 
@@ -7,7 +7,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed=src/model/fused.cu");
+    println!("cargo::rerun-if-changed=src/model/kernels/fused.cu");
     println!("cargo::rerun-if-env-changed=CUDA_COMPUTE_CAP");
     println!("cargo::rerun-if-env-changed=NVCC");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
@@ -24,10 +24,13 @@ fn main() {
     let status = Command::new(&nvcc)
         .args(["--ptx", "-O3", "-std=c++17"])
         .arg(format!("-arch=sm_{cap}"))
-        .arg("src/model/fused.cu")
+        .arg("src/model/kernels/fused.cu")
         .arg("-o")
         .arg(&out)
         .status()
         .unwrap_or_else(|e| panic!("could not run {nvcc} (the `cuda` feature needs the CUDA compiler; see scripts/build_cuda.sh): {e}"));
-    assert!(status.success(), "{nvcc} failed on src/model/fused.cu");
+    assert!(
+        status.success(),
+        "{nvcc} failed on src/model/kernels/fused.cu"
+    );
 }

@@ -4,7 +4,7 @@
 
 use candle_core::{IndexOp, Tensor};
 
-use super::bert::{BertEncoder, OutputRows};
+use crate::model::families::bert::{BertEncoder, OutputRows};
 
 /// A transformer stack of one family. Inputs are right-padded: `input_ids`, `type_ids`
 /// [B, L] u32 and `mask` [B, L] f32 with 1 for real tokens (the attended tokens of a row

@@ -5,8 +5,8 @@
 
 use candle_core::{IndexOp, Tensor};
 
-use super::bert::{Dense, OutputRows};
 use super::ModelError;
+use crate::model::families::bert::{Dense, OutputRows};
 
 /// One scoring head. `hidden` is [B, H] when `rows()` is `FirstOnly`, else [B, L, H];
 /// `ids` holds each pair's (padded) input ids, for heads that read special tokens.

@@ -1,41 +1,40 @@
-//! The cross-encoder: configuration, weights, pair tokenization, BERT encoder, scoring
-//! heads and batched scoring. Everything the CLI, the engine and the index share.
+//! The cross-encoder: configuration, weights, the loader, the families, text-to-ids,
+//! kernels, scoring heads and batched scoring. Everything the CLI, the engine and the
+//! index share.
+//!
+//! Rooms: [`families`] (what each network is), [`input`] (text to ids), [`kernels`]
+//! (how the arithmetic runs on CPU and GPU), [`load`] (the one loader: family × backend,
+//! and the one [`ModelInfo`]). Beside them: [`config`], [`weights`], [`device`],
+//! [`heads`], the [`encoder`] seam, batched [`scoring`] and the [`PairModel`] seam.
 
-pub mod bert;
 pub mod config;
 pub mod device;
-pub mod device_bert;
 pub mod encoder;
-pub mod fused;
+pub mod families;
 pub mod heads;
 pub mod hub;
-pub(crate) mod kernels;
-pub mod layers;
-pub mod modernbert;
+pub mod input;
+pub mod kernels;
+pub mod load;
 pub mod pair_model;
-pub mod prompt;
-pub mod qwen3;
 pub mod scoring;
-pub mod tokenize;
 pub mod weights;
-pub mod wordpiece;
-pub mod zeshel;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{Activation, BertConfig, Family, Pooling, SUPPORTED_ARCHITECTURES};
 pub use device::{DeviceSpec, Precision};
+pub use families::zeshel;
+pub use input::mention::{mark_mention, query_warnings};
+pub use input::pair::{EncodedItem, EncodedPair, PairEncoder, Truncation};
+pub use load::default_item_template;
 pub use pair_model::{PairModel, PreparedItems, PreparedQuery};
 pub use scoring::{BatchSink, PairScore, ScoreOptions, ScoreProgress};
-pub use tokenize::{EncodedItem, EncodedPair, PairEncoder, Truncation};
 
-use bert::{BertEncoder, Dense, Positions};
-use device::Backend;
-use device_bert::{DeviceBert, DeviceHead};
 use encoder::Encoder;
-use heads::{ClassifierHead, ScoreHead, SpecialTokenHead};
-use prompt::PromptEncoder;
-use weights::Weights;
+use families::bert_device::DeviceBert;
+use heads::ScoreHead;
+use input::prompt::PromptEncoder;
 
 /// Everything that can go wrong loading or running a model, naming the file or tensor.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +61,15 @@ pub enum ModelError {
     Tokenizer { path: PathBuf, message: String },
     #[error("{message}")]
     Input { message: String },
+    /// A family or file kind that only relex's CPU kernels run, asked for on a GPU.
+    #[error("{what} runs on the CPU only for now; the GPU path covers BERT and XLM-RoBERTa cross-encoders")]
+    CpuOnly { what: &'static str },
+    /// A token a head or the input layout needs is not in the vocabulary.
+    #[error("{needed_for} needs the token {token}, which the vocabulary lacks")]
+    MissingToken {
+        token: String,
+        needed_for: &'static str,
+    },
     #[error("model `{id}`: {message}")]
     Hub { id: String, message: String },
     #[error("scoring was cancelled")]
@@ -175,9 +183,26 @@ pub struct ModelInfo {
 pub struct CrossEncoder {
     runner: Runner,
     tokens: PairEncoder,
-    /// The prompt template of LLM rerankers (`InputMode::Prompt`).
-    prompt: Option<PromptEncoder>,
+    input: Input,
     info: ModelInfo,
+}
+
+/// How a query and an item become one sequence: the mode ([`InputMode`]) with what it
+/// needs beside the tokenizer, so an LLM reranker cannot be without its prompt.
+pub(crate) enum Input {
+    Pair,
+    Zeshel,
+    Prompt(Box<PromptEncoder>),
+}
+
+impl Input {
+    pub(crate) fn mode(&self) -> InputMode {
+        match self {
+            Input::Pair => InputMode::Pair,
+            Input::Zeshel => InputMode::Zeshel,
+            Input::Prompt(_) => InputMode::Prompt,
+        }
+    }
 }
 
 /// What runs the forward pass: an encoder of any family with a host-side head on the
@@ -190,291 +215,36 @@ pub(crate) enum Runner {
     Device(Box<DeviceBert>),
 }
 
-/// Which head a BERT-family model has, before it is built for a backend.
-enum HeadPlan {
-    /// Optional pooler (dense + tanh, a weight prefix), then a linear (a weight prefix).
-    Classifier {
-        pooler: Option<&'static str>,
-        classifier: &'static str,
-        label: usize,
-    },
-    SpecialTokens(SpecialTokenHead),
-}
-
-impl HeadPlan {
-    fn host(self, w: &Weights, h: usize, labels: usize) -> Result<Box<dyn ScoreHead>, ModelError> {
-        Ok(match self {
-            HeadPlan::Classifier {
-                pooler,
-                classifier,
-                label,
-            } => Box::new(ClassifierHead {
-                pooler: pooler.map(|p| Dense::load(w, p, h, h)).transpose()?,
-                classifier: Dense::load(w, classifier, h, labels)?,
-                label,
-            }),
-            HeadPlan::SpecialTokens(head) => Box::new(head),
-        })
-    }
-
-    fn device(
-        self,
-        w: &Weights,
-        h: usize,
-        labels: usize,
-        dev: &candle_core::Device,
-        dt: Precision,
-    ) -> Result<DeviceHead, ModelError> {
-        use device_bert::Linear;
-        Ok(match self {
-            HeadPlan::Classifier {
-                pooler,
-                classifier,
-                label,
-            } => DeviceHead::Classifier {
-                pooler: pooler
-                    .map(|p| Linear::load(w, p, h, h, dev, dt))
-                    .transpose()?,
-                classifier: Linear::load(w, classifier, h, labels, dev, dt)?,
-                label,
-            },
-            HeadPlan::SpecialTokens(head) => DeviceHead::SpecialTokens(head),
-        })
-    }
-}
-
 /// The default item template when a model does not say: title and text joined by the
 /// separator token BERT already knows from pair training.
 pub const DEFAULT_ITEM_TEMPLATE: &str = crate::items::DEFAULT_TEMPLATE;
 
 impl CrossEncoder {
-    /// Loads from a folder, a checkpoint or a hub id.
-    pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, ModelError> {
-        match ModelSource::parse(spec)? {
-            ModelSource::Folder(dir) => Self::load_folder(&dir, opts, spec),
-            ModelSource::Checkpoint(path) => {
-                require_cpu(opts, "a reference-code checkpoint")?;
-                zeshel::load_checkpoint(&path, opts)
-            }
-            ModelSource::Hub(id) => {
-                let dir = hub::fetch(&id)?;
-                Self::load_folder(&dir, opts, &id)
-            }
-        }
-    }
-
-    /// Loads a Hugging Face folder of any supported family (see [`Family`]).
-    pub fn load_folder(dir: &Path, opts: &LoadOptions, name: &str) -> Result<Self, ModelError> {
-        let config_path = dir.join("config.json");
-        let (family, raw) = Family::from_file(&config_path)?;
-        let weights_path = ["model.safetensors", "pytorch_model.bin"]
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.exists())
-            .ok_or_else(|| ModelError::Weights {
-                path: dir.to_path_buf(),
-                message: "no model.safetensors or pytorch_model.bin in this folder".into(),
-            })?;
-        let files = FolderFiles {
-            dir,
-            config: &config_path,
-            weights: &weights_path,
-            raw: &raw,
-        };
-        match family {
-            Family::Bert | Family::XlmRoberta => Self::load_bert(&files, opts, name, family),
-            Family::ModernBert => {
-                require_cpu(opts, "ModernBERT")?;
-                modernbert::load(&files, opts, name)
-            }
-            Family::Qwen3Reranker => {
-                require_cpu(opts, "Qwen3-Reranker")?;
-                qwen3::load(&files, opts, name)
-            }
-        }
-    }
-
-    /// BERT and XLM-RoBERTa: the same post-norm encoder, told apart by their position ids,
-    /// weight prefix and classification head.
-    fn load_bert(
-        files: &FolderFiles<'_>,
-        opts: &LoadOptions,
-        name: &str,
-        family: Family,
-    ) -> Result<Self, ModelError> {
-        let (dir, config_path, weights_path) =
-            (files.dir, files.config.to_path_buf(), files.weights);
-        let cfg = BertConfig::from_json(&files.raw.to_string(), &config_path)?;
-        let weights = Weights::load(weights_path, None, "")?;
-        // BertForSequenceClassification saves the encoder under "bert."; a bare BertModel
-        // (sentence-transformers) saves it at the top level; XLMRoberta… under "roberta.".
-        let mut weights = weights;
-        for prefix in ["bert.", "roberta."] {
-            if weights.has_any_with_prefix(prefix) {
-                weights.set_prefix(prefix);
-            }
-        }
-        weights.check_layer_count("encoder.layer.", cfg.num_hidden_layers, &config_path)?;
-        let positions = match family {
-            Family::XlmRoberta => Positions::Roberta {
-                padding_idx: cfg.pad_token_id,
-            },
-            _ => Positions::Absolute,
-        };
-        let backend = device::resolve(opts.device)?;
-        // The CPU encoder is built only for the CPU: a GPU run never holds an f32 copy.
-        let host_encoder = match backend {
-            Backend::FusedCpu => Some(BertEncoder::load(&weights, &cfg)?.with_positions(positions)),
-            Backend::Candle(_) => None,
-        };
-        let encoder_positions = positions.max_positions(cfg.max_position_embeddings);
-        let encoder_weights_prefix = weights.prefix().to_string();
-        let num_labels = cfg.num_labels();
-        let label = opts.label.unwrap_or(num_labels.saturating_sub(1));
-        if label >= num_labels {
-            return Err(ModelError::Config {
-                path: config_path,
-                message: format!("label {label} requested, but the model has {num_labels} labels"),
-            });
-        }
-        let h = cfg.hidden_size;
-        weights.set_prefix("");
-        let has_pooler =
-            weights.contains("bert.pooler.dense.weight") || weights.contains("pooler.dense.weight");
-        let roberta_head = weights.contains("classifier.out_proj.weight");
-        let pooling = opts
-            .pooling
-            .or(cfg.relex_pooling)
-            .unwrap_or(if has_pooler || roberta_head {
-                Pooling::ClsPooler
-            } else {
-                Pooling::Cls
-            });
-        let pooler_prefix = if weights.contains("bert.pooler.dense.weight") {
-            "bert.pooler.dense"
-        } else {
-            "pooler.dense"
-        };
-        let max_length = opts
-            .max_length
-            .or(cfg.relex_max_length)
-            .unwrap_or(cfg.max_position_embeddings.min(512))
-            .min(encoder_positions);
-        let mut tokens = PairEncoder::from_folder(dir, max_length, true)?;
-        if family == Family::XlmRoberta {
-            tokens.set_pad_id(cfg.pad_token_id);
-        }
-        let markers = cfg.relex_mention_markers.clone();
-        if let Some([a, b]) = &markers {
-            tokens.register_special_tokens(&[a, b, "[unused2]"])?;
-        }
-        let plan = match pooling {
-            // modeling_roberta.py RobertaClassificationHead: out_proj(tanh(dense(<s>)))
-            Pooling::ClsPooler if roberta_head => HeadPlan::Classifier {
-                pooler: Some("classifier.dense"),
-                classifier: "classifier.out_proj",
-                label,
-            },
-            Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => HeadPlan::Classifier {
-                pooler: (pooling != Pooling::Cls).then_some(pooler_prefix),
-                classifier: "classifier",
-                label,
-            },
-            Pooling::WEmbeds => {
-                let [a, b] = markers
-                    .clone()
-                    .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
-                HeadPlan::SpecialTokens(special_token_head(&tokens, &a, &b, "[unused2]")?)
-            }
-            Pooling::Mean | Pooling::LastToken => {
-                return Err(ModelError::Config {
-                    path: config_path,
-                    message: format!("{pooling} pooling is not available for {family} models"),
-                })
-            }
-        };
-        let (runner, device_name) = match (backend, host_encoder) {
-            (Backend::Candle(dev), _) => {
-                let dt = opts.precision;
-                let head = plan.device(&weights, h, num_labels, &dev, dt)?;
-                weights.set_prefix(&encoder_weights_prefix);
-                let model = DeviceBert::load(&weights, &cfg, positions, head, &dev, dt)?;
-                weights.set_prefix("");
-                let name = format!("{} ({})", device_label(&dev), opts.precision);
-                (Runner::Device(Box::new(model)), name)
-            }
-            (Backend::FusedCpu, Some(encoder)) => {
-                let head = plan.host(&weights, h, num_labels)?;
-                (
-                    Runner::Host {
-                        encoder: Box::new(encoder),
-                        head,
-                    },
-                    "cpu".to_string(),
-                )
-            }
-            (Backend::FusedCpu, None) => unreachable!("the CPU encoder is built for the CPU"),
-        };
-        let files: Vec<&Path> = vec![&config_path, weights_path];
-        let item_template = cfg
-            .relex_item_template
-            .clone()
-            .unwrap_or_else(|| default_item_template(family).to_string());
-        let settings = format!(
-            "{family}|template={item_template}|pooling={pooling}|label={label}|markers={markers:?}"
-        );
-        let info = ModelInfo {
-            name: display_name(name),
-            family,
-            source: dir.display().to_string(),
-            pooling,
-            input_mode: InputMode::Pair,
-            activation: cfg.activation(),
-            num_labels,
-            label,
-            max_length,
-            hidden_size: h,
-            layers: cfg.num_hidden_layers,
-            parameters: weights.parameter_count(),
-            fingerprint: weights::scoring_fingerprint(&files, &tokens.fingerprint(), &settings)?,
-            item_template,
-            mention_markers: markers,
-            device: device_name,
-        };
-        Ok(Self {
-            runner,
-            tokens,
-            prompt: None,
-            info,
-        })
-    }
-
+    /// A loaded model from its parts ([`load`] is the one caller).
     pub(crate) fn from_parts(
-        encoder: impl Encoder + 'static,
-        head: Box<dyn ScoreHead>,
+        runner: Runner,
         tokens: PairEncoder,
+        input: Input,
         info: ModelInfo,
     ) -> Self {
         Self {
-            runner: Runner::Host {
-                encoder: Box::new(encoder),
-                head,
-            },
+            runner,
             tokens,
-            prompt: None,
+            input,
             info,
         }
-    }
-
-    /// An LLM reranker: its inputs are built by `prompt`, not by pair encoding.
-    pub(crate) fn with_prompt(mut self, prompt: PromptEncoder) -> Self {
-        self.prompt = Some(prompt);
-        self
     }
 
     /// The prompt template of an LLM reranker.
     pub fn prompt(&self) -> Option<&PromptEncoder> {
-        self.prompt.as_ref()
+        match &self.input {
+            Input::Prompt(p) => Some(p),
+            Input::Pair | Input::Zeshel => None,
+        }
+    }
+
+    pub(crate) fn input(&self) -> &Input {
+        &self.input
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -485,17 +255,17 @@ impl CrossEncoder {
         &self.tokens
     }
 
+    /// Whether the model runs on a candle device (a GPU) rather than relex's CPU kernels.
+    pub fn is_on_device(&self) -> bool {
+        matches!(self.runner, Runner::Device(_))
+    }
+
     /// Turns a typed query into model text: a `[mention]` in square brackets becomes the
     /// model's mention markers, when the model has them. Text without brackets (or a
     /// model without markers) passes through unchanged.
     ///
     /// Models that pool the mention markers (`w_embeds`, the [EMB] models) need a
     /// mention in every query: a query without one is marked as a whole, as in training.
-    /// Whether the model runs on a candle device (a GPU) rather than relex's CPU kernels.
-    pub fn is_on_device(&self) -> bool {
-        matches!(self.runner, Runner::Device(_))
-    }
-
     pub fn prepare_query(&self, query: &str) -> String {
         match &self.info.mention_markers {
             Some([start, end]) => {
@@ -513,209 +283,9 @@ impl CrossEncoder {
     }
 }
 
-/// How a candle device is named to users.
-fn device_label(dev: &candle_core::Device) -> String {
-    match dev.location() {
-        candle_core::DeviceLocation::Cpu => "cpu-candle".into(),
-        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
-    }
-}
-
-/// Families and formats that only the CPU kernels run: a GPU request is an error (and
-/// `auto` falls back to the CPU).
-pub(crate) fn require_cpu(opts: &LoadOptions, what: &str) -> Result<(), ModelError> {
-    match device::resolve(opts.device)? {
-        Backend::FusedCpu => Ok(()),
-        Backend::Candle(_) => Err(ModelError::Input {
-            message: format!(
-                "{what} runs on the CPU only for now; the GPU path covers BERT and \
-                 XLM-RoBERTa cross-encoders (use --device cpu)"
-            ),
-        }),
-    }
-}
-
-/// The files of a model folder, with `config.json` already parsed.
-pub(crate) struct FolderFiles<'a> {
-    pub dir: &'a Path,
-    pub config: &'a Path,
-    pub weights: &'a Path,
-    pub raw: &'a serde_json::Value,
-}
-
-impl FolderFiles<'_> {
-    /// The config as a family's own config type, errors naming config.json.
-    pub fn parse_config<T: serde::de::DeserializeOwned>(&self) -> Result<T, ModelError> {
-        serde_json::from_value(self.raw.clone()).map_err(|e| ModelError::Config {
-            path: self.config.to_path_buf(),
-            message: e.to_string(),
-        })
-    }
-
-    /// A config error naming config.json.
-    pub fn config_error(&self, message: String) -> ModelError {
-        ModelError::Config {
-            path: self.config.to_path_buf(),
-            message,
-        }
-    }
-}
-
-/// The item template of a family when the model does not give one: BERT-style
-/// vocabularies know `[SEP]`; the others get a plain line break.
-pub fn default_item_template(family: Family) -> &'static str {
-    match family {
-        Family::Bert | Family::ModernBert => DEFAULT_ITEM_TEMPLATE,
-        Family::XlmRoberta | Family::Qwen3Reranker => "{title}\n{text}",
-    }
-}
-
-/// The pair length to use: asked for, else the model's own (relex key), else its
-/// position limit capped at 512; never more than the positions the encoder has.
-pub(crate) fn choose_max_length(
-    opts: &LoadOptions,
-    relex_max_length: Option<usize>,
-    config_positions: usize,
-    encoder_positions: usize,
-) -> usize {
-    opts.max_length
-        .or(relex_max_length)
-        .unwrap_or(config_positions.min(512))
-        .min(encoder_positions)
-}
-
-pub(crate) fn special_token_head(
-    tokens: &PairEncoder,
-    start: &str,
-    end: &str,
-    item: &str,
-) -> Result<SpecialTokenHead, ModelError> {
-    let id = |t: &str| {
-        tokens.token_to_id(t).ok_or_else(|| ModelError::Input {
-            message: format!("w_embeds pooling needs the token {t}, which the vocabulary lacks"),
-        })
-    };
-    Ok(SpecialTokenHead {
-        mention_start: id(start)?,
-        mention_end: id(end)?,
-        item_marker: id(item)?,
-    })
-}
-
-pub(crate) fn display_name(spec: &str) -> String {
-    let trimmed = spec.trim_end_matches('/');
-    trimmed
-        .rsplit('/')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(trimmed)
-        .to_string()
-}
-
-/// What may be wrong with a query as typed: empty, or a `[mention` whose bracket never
-/// closes (it is then scored as plain text, unmarked). Callers show these as warnings.
-pub fn query_warnings(query: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if query.trim().is_empty() {
-        out.push("the query is empty: every item is scored against nothing".to_string());
-        return out;
-    }
-    if let Some(open) = query.rfind('[') {
-        if !query[open..].contains(']') {
-            out.push(format!(
-                "unterminated mention \"{}\": no closing ] after it, so it is scored as plain text",
-                &query[open..]
-            ));
-        }
-    }
-    out
-}
-
-/// `the [dog] barked` → `the [unused0] dog [unused1] barked`. Only the first bracketed
-/// span that is not already a special token (`[SEP]`, `[unused3]`, …) is marked.
-pub fn mark_mention(query: &str, start: &str, end: &str) -> String {
-    if query.contains(start) {
-        return query.to_string();
-    }
-    let mut search_from = 0;
-    while let Some(open_rel) = query[search_from..].find('[') {
-        let open = search_from + open_rel;
-        let Some(close_rel) = query[open + 1..].find(']') else {
-            break;
-        };
-        let close = open + 1 + close_rel;
-        let inner = &query[open + 1..close];
-        let is_special = inner.chars().all(|c| c.is_ascii_alphanumeric())
-            && (inner.chars().all(|c| c.is_ascii_uppercase()) || inner.starts_with("unused"));
-        if !is_special && !inner.trim().is_empty() {
-            return format!(
-                "{}{start} {} {end}{}",
-                spaced_end(&query[..open]),
-                inner.trim(),
-                spaced_start(&query[close + 1..])
-            );
-        }
-        search_from = close + 1;
-    }
-    query.to_string()
-}
-
-fn spaced_end(s: &str) -> String {
-    if s.is_empty() || s.ends_with(' ') {
-        s.to_string()
-    } else {
-        format!("{s} ")
-    }
-}
-
-fn spaced_start(s: &str) -> String {
-    if s.is_empty() || s.starts_with(' ') {
-        s.to_string()
-    } else {
-        format!(" {s}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn brackets_become_markers() {
-        assert_eq!(
-            mark_mention("the [dog] barked", "[unused0]", "[unused1]"),
-            "the [unused0] dog [unused1] barked"
-        );
-        assert_eq!(
-            mark_mention("[bank], river", "[unused0]", "[unused1]"),
-            "[unused0] bank [unused1] , river"
-        );
-        // special tokens and already-marked text are left alone
-        assert_eq!(
-            mark_mention("a [SEP] b", "[unused0]", "[unused1]"),
-            "a [SEP] b"
-        );
-        assert_eq!(
-            mark_mention("a [unused0] b [unused1]", "[unused0]", "[unused1]"),
-            "a [unused0] b [unused1]"
-        );
-        assert_eq!(
-            mark_mention("no marks", "[unused0]", "[unused1]"),
-            "no marks"
-        );
-    }
-
-    #[test]
-    fn empty_queries_and_open_brackets_are_flagged() {
-        assert!(query_warnings("the [dog] barked").is_empty());
-        assert!(query_warnings("plain words").is_empty());
-        assert!(query_warnings("  ")[0].contains("empty"));
-        let w = query_warnings("the [dog barked");
-        assert_eq!(w.len(), 1);
-        assert!(w[0].contains("[dog barked"), "{w:?}");
-        assert!(query_warnings("[a] and [b")[0].contains("[b"));
-    }
 
     #[test]
     fn hub_ids_and_missing_paths_are_told_apart() {

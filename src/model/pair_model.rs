@@ -5,9 +5,9 @@
 use rayon::prelude::*;
 
 use super::scoring::{BatchSink, ScoreProgress};
-use super::tokenize::{EncodedItem, EncodedQuery};
-use super::zeshel::ZeshelContext;
-use super::{CrossEncoder, InputMode, ModelError, ModelInfo, ScoreOptions};
+use super::{CrossEncoder, Input, InputMode, ModelError, ModelInfo, ScoreOptions};
+use crate::model::families::zeshel::ZeshelContext;
+use crate::model::input::pair::{EncodedItem, EncodedQuery};
 
 /// A query made ready to be paired with many items: its mention brackets turned into
 /// the model's markers and, for relex's models, tokenised once (ADACUR scores one query
@@ -109,18 +109,8 @@ impl PairModel for CrossEncoder {
 
     fn prepare(&self, query: &str) -> Result<PreparedQuery, ModelError> {
         let text = self.prepare_query(query);
-        let tokens = match self.info().input_mode {
-            InputMode::Pair => QueryTokens::Pair(self.pair_encoder().encode_query(&text)?),
-            InputMode::Zeshel => {
-                QueryTokens::Zeshel(super::zeshel::encode_context(self.pair_encoder(), &text)?)
-            }
-            // The chat template interleaves query and item: nothing to tokenise alone.
-            InputMode::Prompt => return Ok(PreparedQuery::plain(text)),
-        };
-        Ok(PreparedQuery {
-            text,
-            tokens: Some(tokens),
-        })
+        let tokens = self.query_tokens(&text)?;
+        Ok(PreparedQuery { text, tokens })
     }
 
     fn score_prepared(
@@ -202,41 +192,41 @@ impl PairModel for CrossEncoder {
 }
 
 impl CrossEncoder {
+    /// The query's tokens, as this model pairs them with items; `None` for LLM
+    /// rerankers, whose chat template interleaves query and item.
+    fn query_tokens(&self, text: &str) -> Result<Option<QueryTokens>, ModelError> {
+        Ok(Some(match self.input() {
+            Input::Pair => QueryTokens::Pair(self.pair_encoder().encode_query(text)?),
+            Input::Zeshel => QueryTokens::Zeshel(crate::model::families::zeshel::encode_context(
+                self.pair_encoder(),
+                text,
+            )?),
+            Input::Prompt(_) => return Ok(None),
+        }))
+    }
+
     /// Pairs a prepared query with every item (items tokenised in parallel).
     pub fn encode_prepared(
         &self,
         query: &PreparedQuery,
         items: &[&str],
     ) -> Result<Vec<super::EncodedPair>, ModelError> {
-        if self.info().input_mode == InputMode::Prompt {
-            let prompt = self.prompt().ok_or_else(|| ModelError::Input {
-                message: "internal: a prompt model without its prompt template".into(),
-            })?;
-            return items
+        let tok = self.pair_encoder();
+        match (self.input(), &query.tokens) {
+            (Input::Prompt(prompt), _) => items
                 .par_iter()
                 .map(|item| prompt.encode(query.text(), item))
-                .collect();
-        }
-        let owned;
-        let tokens = match &query.tokens {
-            Some(t) => t,
-            // Prepared by someone else: tokenise it here.
-            None => {
-                owned = PairModel::prepare(self, query.text())?
-                    .tokens
-                    .ok_or_else(|| ModelError::Input {
-                        message: "internal: the query was not tokenised".into(),
-                    })?;
-                &owned
-            }
-        };
-        let tok = self.pair_encoder();
-        match tokens {
-            QueryTokens::Pair(q) => items.par_iter().map(|it| tok.encode_pair(q, it)).collect(),
-            QueryTokens::Zeshel(q) => items
-                .par_iter()
-                .map(|it| super::zeshel::encode_pair(tok, q, it))
                 .collect(),
+            (Input::Pair, Some(QueryTokens::Pair(q))) => {
+                items.par_iter().map(|it| tok.encode_pair(q, it)).collect()
+            }
+            (Input::Zeshel, Some(QueryTokens::Zeshel(q))) => items
+                .par_iter()
+                .map(|it| crate::model::families::zeshel::encode_pair(tok, q, it))
+                .collect(),
+            // Prepared by someone else (plain text, or another model's tokens): prepared
+            // here it carries this model's tokens, which the arms above take.
+            _ => self.encode_prepared(&PairModel::prepare(self, query.text())?, items),
         }
     }
 }

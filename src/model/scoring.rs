@@ -6,10 +6,12 @@ use std::ops::ControlFlow;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::bert::{batch_tensors, OutputRows};
-use super::device_bert::{DeviceBert, HostBatch};
-use super::tokenize::{EncodedPair, Truncation};
+use super::encoder::Encoder;
+use super::heads::ScoreHead;
 use super::{CrossEncoder, ModelError, Runner};
+use crate::model::families::bert::{batch_tensors, OutputRows};
+use crate::model::families::bert_device::{DeviceBert, HostBatch};
+use crate::model::input::pair::{EncodedPair, Truncation};
 
 /// One scored pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -61,6 +63,15 @@ pub type BatchSink<'a> = dyn FnMut(&[(usize, PairScore)], ScoreProgress) -> Cont
 pub struct ScoreProgress {
     pub done: usize,
     pub total: usize,
+}
+
+/// The two halves of a host (CPU) model, borrowed for one scoring call: taken apart
+/// once in [`CrossEncoder::score_encoded`], so the batch functions never meet a device
+/// model.
+#[derive(Clone, Copy)]
+struct Host<'a> {
+    encoder: &'a dyn Encoder,
+    head: &'a dyn ScoreHead,
 }
 
 impl CrossEncoder {
@@ -161,20 +172,27 @@ impl CrossEncoder {
         opts: &ScoreOptions,
         on_batch: &mut BatchSink<'_>,
     ) -> Result<(), ModelError> {
-        if let Runner::Device(model) = &self.runner {
-            return self.score_on_device(model, pairs, opts, on_batch);
+        if pairs.is_empty() {
+            return Ok(());
         }
+        let host = match &self.runner {
+            Runner::Device(model) => return self.score_on_device(model, pairs, opts, on_batch),
+            Runner::Host { encoder, head } => Host {
+                encoder: encoder.as_ref(),
+                head: head.as_ref(),
+            },
+        };
         let batches = plan_batches(pairs, opts);
         let threads = rayon::current_num_threads();
         if threads == 1 || batches.len() == 1 {
             let mut done = 0;
             for batch in batches {
-                let scores = self.score_batch(pairs, &batch)?;
+                let scores = self.score_batch(host, pairs, &batch)?;
                 deliver(on_batch, &batch, scores, &mut done, pairs.len())?;
             }
             return Ok(());
         }
-        self.score_batches_in_parallel(pairs, &batches, threads, on_batch)
+        self.score_batches_in_parallel(host, pairs, &batches, threads, on_batch)
     }
 
     /// Several batches at once, each on its share of the cores (one core each when there
@@ -184,6 +202,7 @@ impl CrossEncoder {
     /// thread; a `Break` stops the batches not yet started.
     fn score_batches_in_parallel(
         &self,
+        host: Host<'_>,
         pairs: &[EncodedPair],
         batches: &[Vec<usize>],
         threads: usize,
@@ -201,8 +220,8 @@ impl CrossEncoder {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let scores = super::kernels::with_gemm_threads(per_batch, || {
-                        self.score_batch(pairs, batch)
+                    let scores = crate::model::kernels::cpu::with_gemm_threads(per_batch, || {
+                        self.score_batch(host, pairs, batch)
                     });
                     // A closed channel means the caller stopped.
                     let _ = tx.send((batch, scores));
@@ -307,6 +326,7 @@ impl CrossEncoder {
     /// One forward pass over the pairs at `indices`, padded to the longest of them.
     fn score_batch(
         &self,
+        Host { encoder, head }: Host<'_>,
         pairs: &[EncodedPair],
         indices: &[usize],
     ) -> Result<Vec<PairScore>, ModelError> {
@@ -316,9 +336,6 @@ impl CrossEncoder {
         let (ids_t, types_t, mask_t) =
             batch_tensors(batch.ids.clone(), batch.type_ids, mask, b, l)?;
         let id_rows: Vec<&[u32]> = batch.ids.chunks(l).collect();
-        let Runner::Host { encoder, head } = &self.runner else {
-            unreachable!("device models are scored by score_on_device")
-        };
         let rows = head.rows();
         let hidden = encoder.forward(&ids_t, &types_t, &mask_t, rows)?;
         let logits = head.scores(&hidden, &id_rows)?;

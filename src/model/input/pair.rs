@@ -17,8 +17,8 @@ use tokenizers::{
     Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
-use super::wordpiece::{take_words, FastOutcome, FastWordPiece};
-use super::ModelError;
+use crate::model::input::wordpiece::{take_words, FastOutcome, FastWordPiece};
+use crate::model::ModelError;
 
 /// How many tokens truncation removed from each side of one pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

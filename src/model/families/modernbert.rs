@@ -16,18 +16,18 @@
 use candle_core::Tensor;
 use serde::Deserialize;
 
-use super::bert::{Dense, OutputRows};
-use super::config::{Activation, Family, Pooling};
-use super::encoder::{select_rows, Encoder};
-use super::heads::ScoreHead;
-use super::kernels;
-use super::layers::{attention, attention_bias, dense, fused_dense, KeyWindow, Norm, Rope};
-use super::tokenize::PairEncoder;
-use super::weights::{self, Weights};
-use super::{
-    choose_max_length, default_item_template, display_name, CrossEncoder, FolderFiles, InputMode,
-    LoadOptions, ModelError, ModelInfo,
+use crate::model::config::{Activation, Family, Pooling};
+use crate::model::encoder::{select_rows, Encoder};
+use crate::model::families::bert::{Dense, OutputRows};
+use crate::model::heads::ScoreHead;
+use crate::model::input::pair::PairEncoder;
+use crate::model::kernels::cpu as kernels;
+use crate::model::kernels::layers::{
+    attention, attention_bias, dense, fused_dense, KeyWindow, Norm, Rope,
 };
+use crate::model::load::{choose_max_length, default_item_template, Facts, FolderFiles, Parts};
+use crate::model::weights::Weights;
+use crate::model::{Input, LoadOptions, ModelError, Runner};
 
 #[derive(Debug, Clone, Deserialize)]
 struct RopeTheta {
@@ -373,11 +373,7 @@ impl ScoreHead for ModernBertHead {
 }
 
 /// Loads a ModernBERT cross-encoder folder.
-pub(crate) fn load(
-    files: &FolderFiles<'_>,
-    opts: &LoadOptions,
-    name: &str,
-) -> Result<CrossEncoder, ModelError> {
+pub(crate) fn load(files: &FolderFiles<'_>, opts: &LoadOptions) -> Result<Parts, ModelError> {
     let config_path = files.config;
     let cfg: ModernBertConfig = files.parse_config()?;
     let bad = |message: String| files.config_error(message);
@@ -443,36 +439,32 @@ pub(crate) fn load(
         .clone()
         .unwrap_or_else(|| default_item_template(Family::ModernBert).to_string());
     let settings = format!("modernbert|template={item_template}|pooling={pooling}|label={label}");
-    let info = ModelInfo {
-        name: display_name(name),
-        family: Family::ModernBert,
-        source: files.dir.display().to_string(),
-        pooling,
-        input_mode: InputMode::Pair,
-        activation: if num_labels == 1 {
-            Activation::Sigmoid
-        } else {
-            Activation::Identity
+    Ok(Parts {
+        runner: Runner::Host {
+            encoder: Box::new(encoder),
+            head: Box::new(head),
         },
-        num_labels,
-        label,
-        max_length,
-        hidden_size: h,
-        layers: cfg.num_hidden_layers,
-        parameters: weights.parameter_count(),
-        fingerprint: weights::scoring_fingerprint(
-            &[config_path, files.weights],
-            &tokens.fingerprint(),
-            &settings,
-        )?,
-        item_template,
-        mention_markers: None,
         device: "cpu".into(),
-    };
-    Ok(CrossEncoder::from_parts(
-        encoder,
-        Box::new(head),
         tokens,
-        info,
-    ))
+        input: Input::Pair,
+        facts: Facts {
+            family: Family::ModernBert,
+            pooling,
+            activation: if num_labels == 1 {
+                Activation::Sigmoid
+            } else {
+                Activation::Identity
+            },
+            num_labels,
+            label,
+            max_length,
+            hidden_size: h,
+            layers: cfg.num_hidden_layers,
+            parameters: weights.parameter_count(),
+            item_template,
+            mention_markers: None,
+        },
+        scoring_files: files.scoring_files(),
+        settings,
+    })
 }

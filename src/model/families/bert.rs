@@ -8,10 +8,19 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::config::{BertConfig, HiddenAct};
-use super::kernels::{self, Act, LinearParams};
-use super::weights::Weights;
-use super::ModelError;
+use super::bert_device::{DeviceBert, DeviceHead, Linear};
+use super::xlm_roberta;
+use crate::model::config::{BertConfig, Family, HiddenAct, Pooling};
+use crate::model::device::{Backend, Precision};
+use crate::model::heads::{ClassifierHead, ScoreHead, SpecialTokenHead};
+use crate::model::input::pair::PairEncoder;
+use crate::model::kernels::cpu::{self as kernels, Act, LinearParams};
+use crate::model::load::{
+    choose_max_length, default_item_template, device_label, special_token_head, Facts, FolderFiles,
+    Parts,
+};
+use crate::model::weights::Weights;
+use crate::model::{Input, LoadOptions, ModelError, Runner};
 
 /// Which rows of the final hidden states the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +314,7 @@ impl BertEncoder {
         }
         match rows {
             OutputRows::FirstOnly => Ok(x),
-            _ => super::encoder::select_rows(&x.reshape((b, l, self.hidden))?, &mask, rows),
+            _ => crate::model::encoder::select_rows(&x.reshape((b, l, self.hidden))?, &mask, rows),
         }
     }
 
@@ -375,4 +384,191 @@ pub fn batch_tensors(
         Tensor::from_vec(type_ids, (b, l), &dev)?,
         Tensor::from_vec(mask, (b, l), &dev)?.to_dtype(DType::F32)?,
     ))
+}
+
+/// Loads a BERT or XLM-RoBERTa cross-encoder folder for `backend`: the same post-norm
+/// encoder, told apart by their position ids, weight prefix and classification head
+/// (see [`super::xlm_roberta`]). The CPU gets [`BertEncoder`] with a host head; a candle
+/// device gets [`DeviceBert`] with its head on the device, and never an f32 host copy.
+pub(crate) fn load(
+    files: &FolderFiles<'_>,
+    opts: &LoadOptions,
+    family: Family,
+    backend: Backend,
+) -> Result<Parts, ModelError> {
+    let config_path = files.config;
+    let cfg = BertConfig::from_json(&files.raw.to_string(), config_path)?;
+    let mut weights = Weights::load(files.weights, None, "")?;
+    // BertForSequenceClassification saves the encoder under "bert."; a bare BertModel
+    // (sentence-transformers) saves it at the top level; XLMRoberta… under "roberta.".
+    for prefix in ["bert.", xlm_roberta::WEIGHT_PREFIX] {
+        if weights.has_any_with_prefix(prefix) {
+            weights.set_prefix(prefix);
+        }
+    }
+    weights.check_layer_count("encoder.layer.", cfg.num_hidden_layers, config_path)?;
+    let positions = match family {
+        Family::XlmRoberta => xlm_roberta::positions(&cfg),
+        _ => Positions::Absolute,
+    };
+    let encoder_positions = positions.max_positions(cfg.max_position_embeddings);
+    let encoder_prefix = weights.prefix().to_string();
+    let num_labels = cfg.num_labels();
+    let label = opts.label.unwrap_or(num_labels.saturating_sub(1));
+    if label >= num_labels {
+        return Err(files.config_error(format!(
+            "label {label} requested, but the model has {num_labels} labels"
+        )));
+    }
+    weights.set_prefix("");
+    let pooler_prefix = if weights.contains("bert.pooler.dense.weight") {
+        Some("bert.pooler.dense")
+    } else if weights.contains("pooler.dense.weight") {
+        Some("pooler.dense")
+    } else {
+        None
+    };
+    let roberta_head = xlm_roberta::has_classification_head(&weights);
+    let pooling =
+        opts.pooling
+            .or(cfg.relex_pooling)
+            .unwrap_or(if pooler_prefix.is_some() || roberta_head {
+                Pooling::ClsPooler
+            } else {
+                Pooling::Cls
+            });
+    let max_length = choose_max_length(
+        opts,
+        cfg.relex_max_length,
+        cfg.max_position_embeddings,
+        encoder_positions,
+    );
+    let mut tokens = PairEncoder::from_folder(files.dir, max_length, true)?;
+    if family == Family::XlmRoberta {
+        tokens.set_pad_id(cfg.pad_token_id);
+    }
+    let markers = cfg.relex_mention_markers.clone();
+    if let Some([a, b]) = &markers {
+        tokens.register_special_tokens(&[a, b, "[unused2]"])?;
+    }
+    let plan = match pooling {
+        Pooling::ClsPooler if roberta_head => xlm_roberta::head_plan(label),
+        Pooling::ClsPooler | Pooling::Cls | Pooling::ClsWLin => HeadPlan::Classifier {
+            pooler: (pooling != Pooling::Cls).then_some(pooler_prefix.unwrap_or("pooler.dense")),
+            classifier: "classifier",
+            label,
+        },
+        Pooling::WEmbeds => {
+            let [a, b] = markers
+                .clone()
+                .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
+            HeadPlan::SpecialTokens(special_token_head(&tokens, &a, &b, "[unused2]")?)
+        }
+        Pooling::Mean | Pooling::LastToken => {
+            return Err(files.config_error(format!(
+                "{pooling} pooling is not available for {family} models"
+            )))
+        }
+    };
+    let h = cfg.hidden_size;
+    let (runner, device) = match backend {
+        Backend::Candle(dev) => {
+            let dt = opts.precision;
+            let head = plan.device(&weights, h, num_labels, &dev, dt)?;
+            weights.set_prefix(&encoder_prefix);
+            let model = DeviceBert::load(&weights, &cfg, positions, head, &dev, dt)?;
+            weights.set_prefix("");
+            let name = format!("{} ({dt})", device_label(&dev));
+            (Runner::Device(Box::new(model)), name)
+        }
+        Backend::FusedCpu => {
+            // The encoder first: a config that disagrees with the weights is reported
+            // at the first encoder tensor, not at the head.
+            weights.set_prefix(&encoder_prefix);
+            let encoder = Box::new(BertEncoder::load(&weights, &cfg)?.with_positions(positions));
+            weights.set_prefix("");
+            let head = plan.host(&weights, h, num_labels)?;
+            (Runner::Host { encoder, head }, "cpu".to_string())
+        }
+    };
+    let item_template = cfg
+        .relex_item_template
+        .clone()
+        .unwrap_or_else(|| default_item_template(family).to_string());
+    let settings = format!(
+        "{family}|template={item_template}|pooling={pooling}|label={label}|markers={markers:?}"
+    );
+    Ok(Parts {
+        runner,
+        device,
+        tokens,
+        input: Input::Pair,
+        facts: Facts {
+            family,
+            pooling,
+            activation: cfg.activation(),
+            num_labels,
+            label,
+            max_length,
+            hidden_size: h,
+            layers: cfg.num_hidden_layers,
+            parameters: weights.parameter_count(),
+            item_template,
+            mention_markers: markers,
+        },
+        scoring_files: vec![config_path.to_path_buf(), files.weights.to_path_buf()],
+        settings,
+    })
+}
+
+/// Which head a BERT-family model has, before it is built for a backend.
+pub(crate) enum HeadPlan {
+    /// Optional pooler (dense + tanh, a weight prefix), then a linear (a weight prefix).
+    Classifier {
+        pooler: Option<&'static str>,
+        classifier: &'static str,
+        label: usize,
+    },
+    SpecialTokens(SpecialTokenHead),
+}
+
+impl HeadPlan {
+    fn host(self, w: &Weights, h: usize, labels: usize) -> Result<Box<dyn ScoreHead>, ModelError> {
+        Ok(match self {
+            HeadPlan::Classifier {
+                pooler,
+                classifier,
+                label,
+            } => Box::new(ClassifierHead {
+                pooler: pooler.map(|p| Dense::load(w, p, h, h)).transpose()?,
+                classifier: Dense::load(w, classifier, h, labels)?,
+                label,
+            }),
+            HeadPlan::SpecialTokens(head) => Box::new(head),
+        })
+    }
+
+    fn device(
+        self,
+        w: &Weights,
+        h: usize,
+        labels: usize,
+        dev: &Device,
+        dt: Precision,
+    ) -> Result<DeviceHead, ModelError> {
+        Ok(match self {
+            HeadPlan::Classifier {
+                pooler,
+                classifier,
+                label,
+            } => DeviceHead::Classifier {
+                pooler: pooler
+                    .map(|p| Linear::load(w, p, h, h, dev, dt))
+                    .transpose()?,
+                classifier: Linear::load(w, classifier, h, labels, dev, dt)?,
+                label,
+            },
+            HeadPlan::SpecialTokens(head) => DeviceHead::SpecialTokens(head),
+        })
+    }
 }

@@ -1,12 +1,12 @@
 //! Building blocks the newer families share: bias-optional layer norm, rotary position
 //! embeddings, and attention under an arbitrary additive mask (sliding window, causal).
-//! Dense layers are [`Dense`](super::bert::Dense), the fused-kernel linear of BERT.
+//! Dense layers are [`Dense`](crate::model::families::bert::Dense), the fused-kernel linear of BERT.
 
 use candle_core::{Device, Tensor};
 
-use super::bert::Dense;
-use super::weights::Weights;
-use super::ModelError;
+use crate::model::families::bert::Dense;
+use crate::model::weights::Weights;
+use crate::model::ModelError;
 
 /// A large negative score for masked keys: finite, so that a row whose keys are all
 /// masked (a padding row) gives a uniform softmax instead of NaNs that would spread.

@@ -14,13 +14,13 @@
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 
-use super::bert::{fused_qkv, Positions};
-use super::config::{BertConfig, HiddenAct};
-use super::device::Precision;
-use super::fused::{self, Act};
-use super::heads::SpecialTokenHead;
-use super::weights::Weights;
-use super::ModelError;
+use crate::model::config::{BertConfig, HiddenAct};
+use crate::model::device::Precision;
+use crate::model::families::bert::{fused_qkv, Positions};
+use crate::model::heads::SpecialTokenHead;
+use crate::model::kernels::cuda::{self as fused, Act};
+use crate::model::weights::Weights;
+use crate::model::ModelError;
 
 /// The head, on the device. Logits come out as [B] f32.
 pub enum DeviceHead {

@@ -1,5 +1,5 @@
 //! Qwen3-Reranker-style LLM rerankers: a Qwen3 decoder (`Qwen3ForCausalLM`) whose score
-//! is read from its next-token logits after the reranker prompt (see [`super::prompt`]).
+//! is read from its next-token logits after the reranker prompt (see [`crate::model::input::prompt`]).
 //!
 //! A port of transformers' `modeling_qwen3.py` for scoring: RMSNorm, grouped-query
 //! attention with per-head q/k RMSNorm, rotary embeddings, SwiGLU, causal attention.
@@ -15,18 +15,18 @@
 use candle_core::{DType, Tensor};
 use serde::Deserialize;
 
-use super::bert::{Dense, OutputRows};
-use super::config::{Activation, Family, Pooling};
-use super::encoder::{select_rows, Encoder};
-use super::heads::ScoreHead;
-use super::layers::{attention, attention_bias, fused_dense, KeyWindow, RmsNorm, Rope};
-use super::prompt::PromptEncoder;
-use super::tokenize::PairEncoder;
-use super::weights::{self, Weights};
-use super::{
-    choose_max_length, default_item_template, display_name, CrossEncoder, FolderFiles, InputMode,
-    LoadOptions, ModelError, ModelInfo,
+use crate::model::config::{Activation, Family, Pooling};
+use crate::model::encoder::{select_rows, Encoder};
+use crate::model::families::bert::{Dense, OutputRows};
+use crate::model::heads::ScoreHead;
+use crate::model::input::pair::PairEncoder;
+use crate::model::input::prompt::PromptEncoder;
+use crate::model::kernels::layers::{
+    attention, attention_bias, fused_dense, KeyWindow, RmsNorm, Rope,
 };
+use crate::model::load::{choose_max_length, default_item_template, Facts, FolderFiles, Parts};
+use crate::model::weights::Weights;
+use crate::model::{Input, LoadOptions, ModelError, Runner};
 
 #[derive(Debug, Clone, Deserialize)]
 struct RopeParameters {
@@ -246,11 +246,7 @@ impl ScoreHead for YesNoHead {
 }
 
 /// Loads a Qwen3-Reranker folder.
-pub(crate) fn load(
-    files: &FolderFiles<'_>,
-    opts: &LoadOptions,
-    name: &str,
-) -> Result<CrossEncoder, ModelError> {
+pub(crate) fn load(files: &FolderFiles<'_>, opts: &LoadOptions) -> Result<Parts, ModelError> {
     let config_path = files.config;
     let cfg: Qwen3Config = files.parse_config()?;
     let bad = |message: String| files.config_error(message);
@@ -317,28 +313,29 @@ pub(crate) fn load(
         "qwen3-reranker|template={item_template}|instruction={:?}",
         cfg.relex_instruction
     );
-    let info = ModelInfo {
-        name: display_name(name),
-        family: Family::Qwen3Reranker,
-        source: files.dir.display().to_string(),
-        pooling: Pooling::LastToken,
-        input_mode: InputMode::Prompt,
-        // softmax over [no, yes] of the last token = sigmoid(yes - no): the model card's score.
-        activation: Activation::Sigmoid,
-        num_labels: 1,
-        label: 0,
-        max_length,
-        hidden_size: cfg.hidden_size,
-        layers: cfg.num_hidden_layers,
-        parameters: weights.parameter_count(),
-        fingerprint: weights::scoring_fingerprint(
-            &[config_path, files.weights],
-            &tokens.fingerprint(),
-            &settings,
-        )?,
-        item_template,
-        mention_markers: None,
+    Ok(Parts {
+        runner: Runner::Host {
+            encoder: Box::new(encoder),
+            head: Box::new(head),
+        },
         device: "cpu".into(),
-    };
-    Ok(CrossEncoder::from_parts(encoder, Box::new(head), tokens, info).with_prompt(prompt))
+        tokens,
+        input: Input::Prompt(Box::new(prompt)),
+        facts: Facts {
+            family: Family::Qwen3Reranker,
+            pooling: Pooling::LastToken,
+            // softmax over [no, yes] of the last token = sigmoid(yes - no): the model card's score.
+            activation: Activation::Sigmoid,
+            num_labels: 1,
+            label: 0,
+            max_length,
+            hidden_size: cfg.hidden_size,
+            layers: cfg.num_hidden_layers,
+            parameters: weights.parameter_count(),
+            item_template,
+            mention_markers: None,
+        },
+        scoring_files: files.scoring_files(),
+        settings,
+    })
 }

@@ -13,8 +13,8 @@
 
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use super::tokenize::{EncodedPair, PairEncoder, Truncation};
-use super::ModelError;
+use crate::model::input::pair::{EncodedPair, PairEncoder, Truncation};
+use crate::model::ModelError;
 
 /// Qwen3-Reranker's system prompt.
 pub const QWEN3_RERANKER_SYSTEM: &str = "Judge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be \"yes\" or \"no\".";
