@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use relex::approx::Method;
 use relex::ui::StartSources;
 
-#[path = "../tests/support/ui_harness.rs"]
+#[path = "../tests/integration/support/ui_harness.rs"]
 mod ui_harness;
 use ui_harness::*;
 

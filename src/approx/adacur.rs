@@ -55,21 +55,15 @@ use faer::{Accum, Mat, Par};
 
 use super::anchors::{select_anchor_items, AnchorStrategy};
 use super::cur::{score_checked, CurIndex};
+use super::defaults;
 use super::linalg::{combine_rows, PINV_RELATIVE_CUTOFF};
 use super::{
     check_indices, rank_scored, top_k_indices, ApproxError, Matrix, PairScorer, Result,
     SearchResult, SplitMix64,
 };
 
-/// Default number of rounds.
-pub const DEFAULT_ROUNDS: usize = 10;
-/// Default fraction of each round (after the first) drawn at random.
-pub const DEFAULT_EXPLORATION: f32 = 0.1;
-/// Default ridge strength of the refits, relative to the mean diagonal of `G`.
-pub const DEFAULT_RIDGE: f64 = 1e-5;
-
 fn default_ridge() -> f64 {
-    DEFAULT_RIDGE
+    defaults::ADACUR_RIDGE
 }
 
 /// Parameters of an ADACUR search; see the module docs for the defaults.
@@ -97,13 +91,13 @@ pub struct AdacurParams {
 impl Default for AdacurParams {
     fn default() -> Self {
         Self {
-            budget: 100,
-            top_k: 10,
-            rounds: DEFAULT_ROUNDS,
-            exploration: DEFAULT_EXPLORATION,
-            first_round: AnchorStrategy::Random,
-            seed: 0,
-            ridge: DEFAULT_RIDGE,
+            budget: defaults::BUDGET,
+            top_k: defaults::TOP_K,
+            rounds: defaults::ADACUR_ROUNDS,
+            exploration: defaults::EXPLORATION,
+            first_round: defaults::ANCHOR_STRATEGY,
+            seed: defaults::SEED,
+            ridge: defaults::ADACUR_RIDGE,
         }
     }
 }
@@ -475,7 +469,7 @@ mod tests {
             let items: Vec<usize> = (0..kq).map(|t| (t * 13) % 600).collect();
             let c: Vec<f32> = items.iter().map(|&j| row[j]).collect();
             let mut plain = NormalEquations::new(kq, 0.0);
-            let mut ridged = NormalEquations::new(kq, DEFAULT_RIDGE);
+            let mut ridged = NormalEquations::new(kq, defaults::ADACUR_RIDGE);
             plain.add(&r, &items, &c);
             ridged.add(&r, &items, &c);
             plain_err += metrics::relative_error(&plain.approximate(&r).unwrap(), row).unwrap();
@@ -508,7 +502,7 @@ mod tests {
         let res = adacur_search(&index, &mut sc, &params).unwrap();
         assert_eq!(res.ce_calls, 97);
         assert_eq!(sc.calls, 97);
-        assert_eq!(sc.batches, DEFAULT_ROUNDS);
+        assert_eq!(sc.batches, defaults::ADACUR_ROUNDS);
         super::super::check_indices(&res.anchor_items, 800, "item").unwrap();
         assert_eq!(res.ranking.len(), 10);
         assert!(res.approx_scores.unwrap().iter().all(|x| x.is_finite()));
@@ -555,8 +549,8 @@ mod tests {
                         k_i: 30,
                         budget: 60,
                         top_k: 10,
+                        strategy: AnchorStrategy::Random,
                         seed,
-                        ..Default::default()
                     },
                 )
                 .unwrap();
@@ -567,6 +561,7 @@ mod tests {
                     &AdacurParams {
                         budget: 60,
                         top_k: 10,
+                        first_round: AnchorStrategy::Random,
                         seed,
                         ..Default::default()
                     },

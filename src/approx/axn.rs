@@ -355,11 +355,6 @@ impl AxnIndex {
     }
 }
 
-/// Default number of AXN rounds. Five, not ADACUR's ten: AXN's first round is the
-/// retriever's (TF-IDF's) best items, and on the demo a larger first round keeps its
-/// recall@1 at 100 calls above TF-IDF's (0.789 with 5 rounds, 0.744 with 10).
-pub const DEFAULT_ROUNDS: usize = 5;
-
 /// Parameters of an AXN search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AxnParams {

@@ -8,12 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::adacur::{
-    adacur_with_first, AdacurParams, DEFAULT_EXPLORATION, DEFAULT_RIDGE, DEFAULT_ROUNDS,
-};
+use super::adacur::{adacur_with_first, AdacurParams};
 use super::axn::{axn_search, AxnIndex, AxnParams};
 use super::baselines::{exact_search, random_search, tfidf_search, TfIdfIndex};
 use super::cur::{anncur_search_with_factor, AnchorFactor, CurIndex};
+use super::defaults;
 use super::{AnchorStrategy, ApproxError, Method, PairScorer, Result, SearchResult, SplitMix64};
 
 /// What a search costs and returns; the same for every method (some ignore some).
@@ -41,16 +40,16 @@ pub struct SearchParams {
 impl Default for SearchParams {
     fn default() -> Self {
         Self {
-            method: Method::Anncur,
-            budget: 100,
-            k_i: 50,
-            top_k: 10,
-            anchor_strategy: AnchorStrategy::Random,
-            seed: 0,
-            adacur_rounds: DEFAULT_ROUNDS,
-            adacur_exploration: DEFAULT_EXPLORATION,
-            adacur_ridge: DEFAULT_RIDGE,
-            axn_rounds: super::axn::DEFAULT_ROUNDS,
+            method: defaults::METHOD,
+            budget: defaults::BUDGET,
+            k_i: defaults::K_I,
+            top_k: defaults::TOP_K,
+            anchor_strategy: defaults::ANCHOR_STRATEGY,
+            seed: defaults::SEED,
+            adacur_rounds: defaults::ADACUR_ROUNDS,
+            adacur_exploration: defaults::EXPLORATION,
+            adacur_ridge: defaults::ADACUR_RIDGE,
+            axn_rounds: defaults::AXN_ROUNDS,
         }
     }
 }
@@ -92,10 +91,7 @@ pub fn search<S: PairScorer + ?Sized>(
         ));
     }
     let top_k = params.top_k.max(1);
-    if params.method == Method::Exact {
-        return exact_search(n, scorer, top_k);
-    }
-    if params.budget == 0 {
+    if params.budget == 0 && params.method != Method::Exact {
         return Err(ApproxError::InvalidInput(format!(
             "{} needs a budget of at least one CE call",
             params.method
@@ -118,7 +114,8 @@ pub fn search<S: PairScorer + ?Sized>(
         })
     };
     let mut result = match params.method {
-        Method::Exact => unreachable!("handled above"),
+        // Every item, whatever the budget.
+        Method::Exact => return exact_search(n, scorer, top_k),
         Method::Anncur => {
             let index = needs_index()?;
             let (factor, owned);
@@ -362,7 +359,7 @@ mod tests {
         );
         let mut sc = MatrixRowScorer::from_slice(&exact);
         let ridged = SearchParams {
-            adacur_ridge: DEFAULT_RIDGE,
+            adacur_ridge: defaults::ADACUR_RIDGE,
             ..params
         };
         let res = search(&inputs, &ridged, &mut sc).unwrap();

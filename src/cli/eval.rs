@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{ItemArgs, ModelArgs, Progress};
+use crate::approx::defaults;
 use crate::approx::{
     evaluate, read_npy, write_csv, write_npy, AnchorStrategy, EvalConfig, Matrix, Method,
 };
@@ -39,11 +40,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub anchor_rows_random: bool,
     /// Anchor items k_i for ANNCUR.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::K_I)]
     pub anchors: usize,
     /// How anchor items are chosen: l2greedy (measured best on the demo), random,
     /// topscoring, kmeans++ or kmeans.
-    #[arg(long, default_value = "l2greedy")]
+    #[arg(long, default_value_t = defaults::ANCHOR_STRATEGY)]
     pub anchor_strategy: AnchorStrategy,
     /// Methods, comma separated: anncur, adacur, axn, tfidf, random, exact.
     #[arg(long, value_delimiter = ',', default_value = "anncur,adacur,random")]
@@ -56,14 +57,14 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 5)]
     pub seeds: usize,
     /// ADACUR's number of rounds.
-    #[arg(long, default_value_t = crate::approx::adacur::DEFAULT_ROUNDS)]
+    #[arg(long, default_value_t = defaults::ADACUR_ROUNDS)]
     pub adacur_rounds: usize,
     /// AXN's number of rounds.
-    #[arg(long, default_value_t = crate::approx::axn::DEFAULT_ROUNDS)]
+    #[arg(long, default_value_t = defaults::AXN_ROUNDS)]
     pub axn_rounds: usize,
     /// ADACUR's ridge strength, relative to the mean diagonal of its normal
     /// equations (0: the plain min-norm least-squares fit).
-    #[arg(long, default_value_t = crate::approx::adacur::DEFAULT_RIDGE)]
+    #[arg(long, default_value_t = defaults::ADACUR_RIDGE)]
     pub adacur_ridge: f64,
     /// Item file (TF-IDF needs texts; with --index it is the indexed item list).
     #[arg(long)]

@@ -3,13 +3,15 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
 use anyhow::Context;
 
 use super::{ItemArgs, ModelArgs, Progress};
 use crate::approx::read_npy;
-use crate::index::{self, AnchorQuery, ItemsStamp, StoreDtype};
+use crate::index::{self, AnchorQuery, BuildJob, ItemsStamp, StoreDtype};
 use crate::items;
-use crate::model::DeviceSpec;
+use crate::model::{DeviceSpec, PairModel};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum IndexCommand {
@@ -36,7 +38,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub anchor_queries: Option<PathBuf>,
     /// Number of anchor queries (rows of R).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = crate::approx::defaults::INDEX_ANCHOR_QUERIES)]
     pub kq: usize,
     #[arg(long)]
     pub out: PathBuf,
@@ -162,10 +164,10 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
     let k_q = anchors.len();
     let job = BuildJob {
         texts: &texts,
-        stamp: &stamp,
+        items: &stamp,
         anchors: &anchors,
         dtype: a.dtype,
-        template: &template,
+        item_template: &template,
     };
     if let Some(s) = shard {
         if s.count > k_q {
@@ -184,8 +186,9 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
             dir.display()
         );
         let mut progress = Progress::new("shard");
-        job.run(&model, s, &a.out, &mut |done, total| {
-            progress.update(done, total)
+        job.build_shard(&model, s, &a.out, &mut |done, total| {
+            progress.update(done, total);
+            ControlFlow::Continue(())
         })?;
         eprintln!(
             "shard {s} finished; once every shard is, run `relex index merge {}`",
@@ -198,134 +201,38 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
         texts.len(),
         k_q * texts.len()
     );
-    if devices.len() > 1 {
-        return build_on_devices(a, &devices, model, &job);
-    }
-    let mut progress = Progress::new("index");
-    let spec = job.spec(&model, 0..k_q, None);
-    let manifest = index::build(spec, &a.out, a.resume, &mut |p| {
-        progress.update(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
-        ControlFlow::Continue(())
-    })?;
+    let manifest = if devices.len() > 1 {
+        let mut models = vec![model];
+        for &d in &devices[1..devices.len().min(k_q)] {
+            models.push(a.model.load_on(d)?);
+        }
+        let refs: Vec<&dyn PairModel> = models.iter().map(|m| m as &dyn PairModel).collect();
+        let progress = Mutex::new(Progress::new("index"));
+        job.build_on_models(&refs, &a.out, a.resume, &|done, total| {
+            if let Ok(mut p) = progress.lock() {
+                p.update(done, total);
+            }
+            ControlFlow::Continue(())
+        })?
+    } else {
+        let mut progress = Progress::new("index");
+        index::build(job.spec(&model, 0..k_q, None), &a.out, a.resume, &mut |p| {
+            progress.update(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
+            ControlFlow::Continue(())
+        })?
+    };
     eprintln!(
-        "index written to {} (k_q = {}, N = {})",
+        "index written to {} (k_q = {}, N = {}{})",
         a.out.display(),
         manifest.k_q,
-        manifest.n_items
+        manifest.n_items,
+        if devices.len() > 1 {
+            format!(", {} devices", devices.len().min(k_q))
+        } else {
+            String::new()
+        }
     );
     Ok(())
-}
-
-/// One device per block of rows, each an in-process shard, merged at the end.
-fn build_on_devices(
-    a: &BuildArgs,
-    devices: &[DeviceSpec],
-    first: crate::model::CrossEncoder,
-    job: &BuildJob<'_>,
-) -> anyhow::Result<()> {
-    if index::Manifest::read(&a.out).is_ok() && !a.resume {
-        anyhow::bail!(
-            "{}: an index already exists here; pass --resume to continue it, or choose another folder",
-            a.out.display()
-        );
-    }
-    let count = devices.len().min(job.anchors.len());
-    let mut models = vec![first];
-    for &d in &devices[1..count] {
-        models.push(a.model.load_on(d)?);
-    }
-    let progress = std::sync::Mutex::new((Progress::new("index"), vec![0usize; count]));
-    let total = job.anchors.len() * job.texts.len();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let handles: Vec<_> = models
-            .iter()
-            .enumerate()
-            .map(|(i, model)| {
-                let progress = &progress;
-                scope.spawn(move || {
-                    let s = index::ShardSpec { index: i, count };
-                    job.run(model, s, &a.out, &mut |done, _| {
-                        if let Ok(mut p) = progress.lock() {
-                            p.1[i] = done;
-                            let sum = p.1.iter().sum();
-                            p.0.update(sum, total);
-                        }
-                    })
-                })
-            })
-            .collect();
-        for (h, d) in handles.into_iter().zip(devices) {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("the worker on {d} panicked"))?
-                .with_context(|| format!("scoring on {d}"))?;
-        }
-        Ok(())
-    })?;
-    let m = index::merge(&a.out)?;
-    for i in 0..count {
-        let dir = index::ShardSpec { index: i, count }.dir(&a.out);
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    eprintln!(
-        "index written to {} (k_q = {}, N = {}, {count} devices)",
-        a.out.display(),
-        m.k_q,
-        m.n_items
-    );
-    Ok(())
-}
-
-/// What every shard of one build shares.
-struct BuildJob<'a> {
-    texts: &'a [String],
-    stamp: &'a ItemsStamp,
-    anchors: &'a [AnchorQuery],
-    dtype: StoreDtype,
-    template: &'a str,
-}
-
-impl BuildJob<'_> {
-    fn spec<'m>(
-        &'m self,
-        model: &'m crate::model::CrossEncoder,
-        rows: std::ops::Range<usize>,
-        shard: Option<index::ShardStamp>,
-    ) -> index::BuildSpec<'m> {
-        index::BuildSpec {
-            model,
-            texts: self.texts,
-            items: self.stamp.clone(),
-            anchors: self.anchors[rows].to_vec(),
-            dtype: self.dtype,
-            item_template: self.template.to_string(),
-            shard,
-        }
-    }
-
-    /// Builds (or resumes, or finds finished) shard `s` in its folder under `out`;
-    /// `on_progress` gets pairs done and pairs in the shard.
-    fn run(
-        &self,
-        model: &crate::model::CrossEncoder,
-        s: index::ShardSpec,
-        out: &Path,
-        on_progress: &mut dyn FnMut(usize, usize),
-    ) -> anyhow::Result<()> {
-        let k_q = self.anchors.len();
-        let rows = s.rows(k_q);
-        let stamp = index::ShardStamp {
-            index: s.index,
-            count: s.count,
-            row_start: rows.start,
-            k_q_total: k_q,
-        };
-        let spec = self.spec(model, rows, Some(stamp));
-        index::build(spec, &s.dir(out), true, &mut |p| {
-            on_progress(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
-            ControlFlow::Continue(())
-        })?;
-        Ok(())
-    }
 }
 
 fn import(a: &ImportArgs) -> anyhow::Result<()> {

@@ -204,6 +204,21 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
+/// What to type next, for the library errors whose remedy is a flag of this CLI (the
+/// library words its errors for every caller; the app has buttons instead).
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    use crate::index::IndexError;
+    match e.chain().find_map(|c| c.downcast_ref::<IndexError>())? {
+        IndexError::AlreadyExists { .. } => {
+            Some("pass --resume to continue it, or choose another --out folder")
+        }
+        IndexError::Incomplete { .. } | IndexError::Stopped { .. } => {
+            Some("run the same `relex index build` again with --resume")
+        }
+        _ => None,
+    }
+}
+
 /// Parses the command line and runs it; errors are printed once, here.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -224,6 +239,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -232,6 +250,23 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_incomplete_index_hints_at_resume() {
+        for e in [
+            crate::index::IndexError::Incomplete {
+                path: "idx".into(),
+                done: 1,
+                total: 2,
+            },
+            crate::index::IndexError::AlreadyExists { path: "idx".into() },
+        ] {
+            let e = anyhow::Error::new(e).context("loading the index");
+            let hint = hint(&e).expect("a hint");
+            assert!(hint.contains("--resume"), "{hint}");
+        }
+        assert!(hint(&anyhow::anyhow!("something else")).is_none());
+    }
 
     #[test]
     fn an_os_error_quoted_by_its_wrapper_is_printed_once() {

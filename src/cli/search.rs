@@ -2,18 +2,17 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::score::OutputFormat;
 use super::{ItemArgs, ModelArgs};
-use crate::approx::{
-    self, AnchorStrategy, CeScorer, Method, SearchInputs, SearchParams, TfIdfIndex,
-};
+use crate::approx::defaults;
+use crate::approx::{self, AnchorStrategy, Method, SearchParams};
 use crate::cancel::CancelToken;
-use crate::index::{self, ItemsStamp, ModelStamp};
+use crate::engine::{CeScorer, ItemsSnapshot, World};
 use crate::items;
-use crate::model::PairModel;
 
 #[derive(clap::Args, Debug)]
 pub struct SearchArgs {
@@ -26,21 +25,21 @@ pub struct SearchArgs {
     pub index: Option<PathBuf>,
     #[arg(long, short = 'q')]
     pub query: String,
-    #[arg(long, default_value = "anncur")]
+    #[arg(long, default_value_t = defaults::METHOD)]
     pub method: Method,
     /// CE calls allowed for this query, anchor items included.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = defaults::BUDGET)]
     pub budget: usize,
     /// Anchor items k_i (anncur).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::K_I)]
     pub anchors: usize,
     /// How anchor items are chosen: l2greedy (measured best on the demo), random,
     /// topscoring, kmeans++ or kmeans.
-    #[arg(long, default_value = "l2greedy")]
+    #[arg(long, default_value_t = defaults::ANCHOR_STRATEGY)]
     pub anchor_strategy: AnchorStrategy,
-    #[arg(long, short = 'k', default_value_t = 10)]
+    #[arg(long, short = 'k', default_value_t = defaults::TOP_K)]
     pub top: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -65,52 +64,27 @@ struct Output<'a> {
 pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
     let model = a.model.load()?;
     let list = a.items.load()?;
-    let texts = crate::items::ce_texts(&list.items, &model.info().item_template);
-    let n = texts.len();
-    let index = match a.method {
-        Method::Anncur | Method::Adacur | Method::Axn => {
-            let dir = a
-                .index
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("--method {} needs --index DIR", a.method))?;
-            let stamp = ItemsStamp {
-                source: a.items.items.display().to_string(),
-                count: n,
-                fingerprint: items::fingerprint(&list.items),
-            };
-            Some(index::load(dir, &ModelStamp::of(model.info()), &stamp)?)
-        }
-        _ => None,
-    };
-    let tfidf = match a.method {
-        Method::Tfidf | Method::Axn => Some(TfIdfIndex::build(&crate::items::ce_texts(
-            &list.items,
-            crate::items::PLAIN_TEXT_TEMPLATE,
-        ))?),
-        _ => None,
-    };
-    // AXN reads a sparse sample of the dense index (see approx::axn::index_from_dense).
-    let axn = match (&index, a.method) {
-        (Some(idx), Method::Axn) => {
-            let texts: Vec<String> = idx.anchors.iter().map(|q| q.text.clone()).collect();
-            Some(approx::axn::index_from_dense(
-                idx.cur.r(),
-                Some(&texts),
-                tfidf.as_ref(),
-                approx::axn::default_per_row(n),
-                &approx::axn::AxnFactorParams::default(),
-            )?)
-        }
-        _ => None,
-    };
-    let inputs = SearchInputs {
-        n_items: n,
-        index: index.as_ref().map(|i| &i.cur),
-        tfidf: tfidf.as_ref(),
-        query_text: Some(&a.query),
-        axn: axn.as_ref(),
-        ..SearchInputs::default()
-    };
+    let fingerprint = items::fingerprint(&list.items);
+    // The same world the app's engine searches in: one place builds the index, TF-IDF
+    // and AXN inputs from the model and items.
+    let mut world = World::default();
+    world.set_model(Box::new(model));
+    world.set_items(Arc::new(ItemsSnapshot {
+        path: list.path,
+        items: list.items,
+        report: list.report,
+        fingerprint,
+    }));
+    if a.method.needs_index() {
+        let dir = a
+            .index
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--method {} needs --index DIR", a.method))?;
+        world.load_index(dir)?;
+    }
+    world.prepare(a.method)?;
+    let n = world.texts.len();
+    let inputs = world.search_inputs(&a.query, n);
     let params = SearchParams {
         method: a.method,
         budget: a.budget,
@@ -123,10 +97,11 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
     for w in crate::model::query_warnings(&a.query) {
         eprintln!("warning: {w}");
     }
+    let (model, items) = world.model_and_items()?;
     let query = model.prepare(&a.query)?;
     let cancel = CancelToken::new();
     let mut known = vec![None; n];
-    let mut scorer = CeScorer::new(&model, &texts, &query, &cancel, &mut known);
+    let mut scorer = CeScorer::new(model, &world.texts, &query, &cancel, &mut known);
     let result = approx::search(&inputs, &params, &mut scorer)?;
     for w in &result.warnings {
         eprintln!("warning: {w}");
@@ -137,7 +112,7 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(r, x)| Row {
             rank: r + 1,
-            id: &list.items[x.item].id,
+            id: &items.items[x.item].id,
             approx: x.approx,
             exact: x.exact,
         })
@@ -176,7 +151,7 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
             )?;
             let fmt = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             for (row, x) in rows.iter().zip(&result.ranking) {
-                let it = &list.items[x.item];
+                let it = &items.items[x.item];
                 writeln!(
                     out,
                     "{:>5}  {:<16} {:>9} {:>9}  {}",

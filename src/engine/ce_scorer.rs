@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{ApproxError, PairScorer};
+use crate::approx::{ApproxError, PairScorer};
 use crate::cancel::CancelToken;
 use crate::model::{ModelError, PairModel, PairScore, PreparedQuery, ScoreOptions};
 

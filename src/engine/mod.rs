@@ -10,9 +10,11 @@
 //! ends with one `JobFinished`, also when it was cancelled before it started.
 
 mod cache;
+pub mod ce_scorer;
 pub mod protocol;
 pub mod snapshot;
 mod worker;
+pub mod world;
 
 #[cfg(test)]
 mod tests;
@@ -21,11 +23,13 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 pub use cache::ExactCache;
+pub use ce_scorer::CeScorer;
 pub use protocol::{
     CompareRequest, Comparison, DemoQuery, EngineError, Event, ExplainRequest, IndexSummary,
     ItemExplanation, ItemsSnapshot, JobId, JobKind, JobOutcome, MethodRun, QueryOutcome,
     QuerySetRequest, QuerySetSummary, RecallCurve, Request, SearchRequest,
 };
+pub use world::World;
 
 use crate::cancel::CancelToken;
 use crate::model::{CrossEncoder, DeviceSpec, LoadOptions, ModelError, PairModel};

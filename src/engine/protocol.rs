@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::approx::explain::{AnchorContribution, FoundAt};
-use crate::approx::{AnchorStrategy, ConvergencePoint, Method, SearchParams, SearchResult};
+use crate::approx::{ConvergencePoint, Method, SearchParams, SearchResult};
 use crate::items::{Item, LoadReport};
 use crate::model::{ModelInfo, PairScore};
 
@@ -80,9 +80,6 @@ impl SearchRequest {
             budget: self.budget,
             k_i: self.k_i,
             top_k: self.top_k,
-            // Greedy column selection beat random anchors on the demo at every budget
-            // (README, "On the demo").
-            anchor_strategy: AnchorStrategy::L2Greedy,
             seed: self.seed,
             ..SearchParams::default()
         }
@@ -109,7 +106,6 @@ impl CompareRequest {
             budget: self.budget,
             k_i: self.k_i,
             top_k: self.top_k,
-            anchor_strategy: AnchorStrategy::L2Greedy,
             seed: self.seed,
             ..SearchParams::default()
         }

@@ -2,6 +2,8 @@
 
 mod explore;
 
+use super::world::{search_error, World};
+
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -13,10 +15,11 @@ use super::protocol::{
     DemoQuery, EngineError, Event, IndexSummary, ItemsSnapshot, JobId, JobOutcome, Request,
     SearchRequest,
 };
+use super::CeScorer;
 use super::{Envelope, ExactCache, ModelLoader};
-use crate::approx::{self, ApproxError, CeScorer, Method, SearchInputs, SearchResult, TfIdfIndex};
+use crate::approx::{self, ApproxError, Method, SearchResult};
 use crate::cancel::CancelToken;
-use crate::index::{self, AnchorQuery, ItemsStamp, LoadedIndex, ModelStamp, StoreDtype};
+use crate::index::{self, AnchorQuery, StoreDtype};
 use crate::items;
 use crate::model::{ModelError, PairModel, PairScore, ScoreOptions};
 
@@ -37,14 +40,8 @@ struct Worker {
     loader: ModelLoader,
     /// The device models are loaded on (the last `LoadModel` names it).
     device: crate::model::DeviceSpec,
-    model: Option<Box<dyn PairModel>>,
-    items: Option<Arc<ItemsSnapshot>>,
-    /// Item texts as the model sees them (the model's template applied).
-    texts: Vec<String>,
-    index: Option<LoadedIndex>,
-    tfidf: Option<TfIdfIndex>,
-    /// AXN's embeddings for the loaded index (made on the first AXN search).
-    axn: Option<approx::axn::AxnIndex>,
+    /// The model, items and index, and the search inputs built from them.
+    world: World,
     cache: ExactCache,
     /// The last approximate search (for per-item plots).
     last_search: Option<Arc<SearchResult>>,
@@ -61,12 +58,7 @@ pub(super) fn run(
         wake,
         loader,
         device: crate::model::DeviceSpec::default(),
-        model: None,
-        items: None,
-        texts: Vec::new(),
-        index: None,
-        tfidf: None,
-        axn: None,
+        world: World::default(),
         cache: ExactCache::new(CACHE_SCORES),
         last_search: None,
     };
@@ -106,10 +98,6 @@ fn model_error(e: ModelError) -> EngineError {
     EngineError::Model(e.to_string())
 }
 
-fn search_error(e: ApproxError) -> EngineError {
-    EngineError::Search(e.to_string())
-}
-
 impl Worker {
     fn send(&self, event: Event) {
         let _ = self.tx.send(event);
@@ -141,20 +129,19 @@ impl Worker {
     fn load_model(&mut self, spec: &str) -> JobResult {
         let model = (self.loader)(spec, self.device).map_err(model_error)?;
         let info = model.info().clone();
-        self.model = Some(model);
-        self.refresh_texts();
+        self.world.set_model(model);
         // An index belongs to one model: keep it only if it still matches.
         self.recheck_index();
         self.send(Event::ModelLoaded(Box::new(info)));
         // On the demo items, a shipped model brings its own demo index.
-        let on_demo = self.items.as_ref().is_some_and(|i| {
+        let on_demo = self.world.items.as_ref().is_some_and(|i| {
             i.path.canonicalize().ok()
                 == crate::assets::demo_dir()
                     .join("items.jsonl")
                     .canonicalize()
                     .ok()
         });
-        if self.index.is_none() && on_demo {
+        if self.world.index.is_none() && on_demo {
             let dir = crate::assets::demo_index_dir(Path::new(spec));
             if dir.join("manifest.json").exists() {
                 // A mismatch is not this job's failure: the model did load.
@@ -205,53 +192,23 @@ impl Worker {
             report: list.report,
             fingerprint,
         });
-        self.items = Some(snapshot.clone());
-        self.tfidf = None;
-        self.axn = None;
+        self.world.set_items(snapshot.clone());
         self.last_search = None;
-        self.refresh_texts();
         self.recheck_index();
         self.send(Event::ItemsLoaded(snapshot));
         Ok(Ended::Completed)
     }
 
-    fn refresh_texts(&mut self) {
-        if let (Some(model), Some(items)) = (&self.model, &self.items) {
-            self.texts = items::ce_texts(&items.items, &model.info().item_template);
-        }
-    }
-
-    fn stamps(&self) -> Option<(ModelStamp, ItemsStamp)> {
-        let (model, items) = (self.model.as_ref()?, self.items.as_ref()?);
-        Some((
-            ModelStamp::of(model.info()),
-            ItemsStamp {
-                source: items.path.display().to_string(),
-                count: items.items.len(),
-                fingerprint: items.fingerprint.clone(),
-            },
-        ))
-    }
-
     /// Drops the index when the model or items it was built for are no longer loaded.
     fn recheck_index(&mut self) {
-        let Some(idx) = &self.index else { return };
-        let Some((m, i)) = self.stamps() else { return };
-        if let Err(e) = idx.manifest.check_matches(&idx.dir, &m, &i) {
-            self.index = None;
-            self.axn = None;
-            self.send(Event::IndexUnloaded {
-                reason: e.to_string(),
-            });
+        if let Some(reason) = self.world.recheck_index() {
+            self.send(Event::IndexUnloaded { reason });
         }
     }
 
     fn load_index(&mut self, dir: &Path) -> JobResult {
-        let (m, i) = self.stamps().ok_or(EngineError::IndexNeedsModelAndItems)?;
-        let loaded = index::load(dir, &m, &i).map_err(|e| EngineError::Index(e.to_string()))?;
+        let loaded = self.world.load_index(dir)?;
         let summary = summary_of(dir, &loaded.manifest);
-        self.index = Some(loaded);
-        self.axn = None;
         self.send(Event::IndexLoaded(summary));
         Ok(Ended::Completed)
     }
@@ -285,64 +242,14 @@ impl Worker {
         Ok(Ended::Completed)
     }
 
-    fn ensure_tfidf(&mut self) -> Result<(), EngineError> {
-        if self.tfidf.is_none() {
-            let items = self.items.as_ref().ok_or(EngineError::NoItems)?;
-            let texts = items::ce_texts(&items.items, items::PLAIN_TEXT_TEMPLATE);
-            self.tfidf = Some(TfIdfIndex::build(&texts).map_err(search_error)?);
-        }
-        Ok(())
-    }
-
-    /// AXN's item embeddings over the loaded index, as a sparse build would have
-    /// produced them (see `approx::axn::index_from_dense`), made once per index.
-    fn ensure_axn(&mut self) -> Result<(), EngineError> {
-        if self.axn.is_none() {
-            let idx = self.index.as_ref().ok_or(EngineError::NeedsIndex {
-                method: Method::Axn,
-            })?;
-            let texts: Vec<String> = idx.anchors.iter().map(|a| a.text.clone()).collect();
-            let built = approx::axn::index_from_dense(
-                idx.cur.r(),
-                Some(&texts),
-                self.tfidf.as_ref(),
-                approx::axn::default_per_row(idx.cur.n_items()),
-                &approx::axn::AxnFactorParams::default(),
-            )
-            .map_err(search_error)?;
-            self.axn = Some(built);
-        }
-        Ok(())
-    }
-
-    /// What `approx::search` may use for `query`: the loaded index, TF-IDF and AXN.
-    fn search_inputs<'a>(&'a self, query: &'a str, n_items: usize) -> SearchInputs<'a> {
-        SearchInputs {
-            n_items,
-            index: self.index.as_ref().map(|i| &i.cur),
-            tfidf: self.tfidf.as_ref(),
-            query_text: Some(query),
-            axn: self.axn.as_ref(),
-            ..SearchInputs::default()
-        }
-    }
-
     fn search(&mut self, job: JobId, cancel: &CancelToken, req: SearchRequest) -> JobResult {
-        let items = self.items.clone().ok_or(EngineError::NoItems)?;
+        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
         let n = items.items.len();
         if n == 0 {
             return Err(EngineError::Items("the item list is empty".into()));
         }
-        if req.method.needs_index() && self.index.is_none() {
-            return Err(EngineError::NeedsIndex { method: req.method });
-        }
-        if matches!(req.method, Method::Tfidf | Method::Axn) {
-            self.ensure_tfidf()?;
-        }
-        if req.method == Method::Axn {
-            self.ensure_axn()?;
-        }
-        let model = self.model.as_deref().ok_or(EngineError::NoModel)?;
+        self.world.prepare(req.method)?;
+        let model = self.world.model.as_deref().ok_or(EngineError::NoModel)?;
         let model_fp = model.info().fingerprint.clone();
         let query = model.prepare(&req.query).map_err(model_error)?;
         // The query's cache row is moved out for the job and moved back at its end,
@@ -373,13 +280,13 @@ impl Worker {
     ) -> Result<(Ended, Arc<SearchResult>), EngineError> {
         let start = Instant::now();
         let n = row.len();
-        let inputs = self.search_inputs(&req.query, n);
+        let inputs = self.world.search_inputs(&req.query, n);
         let params = req.params();
         let result = if req.method == Method::Exact {
             // Exact search is the verification pass below, streamed.
             SearchResult::default()
         } else {
-            let mut scorer = CeScorer::new(model, &self.texts, query, cancel, row);
+            let mut scorer = CeScorer::new(model, &self.world.texts, query, cancel, row);
             match approx::search(&inputs, &params, &mut scorer) {
                 Ok(r) => r,
                 Err(ApproxError::Cancelled) => {
@@ -429,7 +336,7 @@ impl Worker {
             return Ok(true);
         }
         let mut done = n - todo.len();
-        let texts: Vec<&str> = todo.iter().map(|&i| self.texts[i].as_str()).collect();
+        let texts: Vec<&str> = todo.iter().map(|&i| self.world.texts[i].as_str()).collect();
         let start = Instant::now();
         let res = model.score_prepared(query, &texts, &ScoreOptions::default(), &mut |batch, p| {
             let mapped: Vec<(usize, PairScore)> =
@@ -465,12 +372,12 @@ impl Worker {
             .iter()
             .map(|s| s.map_or(f32::NEG_INFINITY, |s| s.logit))
             .collect();
-        let (k, curves) = self.recall_curves(&req.query, req.k_i, req.top_k, req.seed, &exact);
+        let (k, curves) = self.recall_curves(&req.query, &req.params(), &exact);
         self.send(Event::RecallCurves { job, k, curves });
     }
 
     fn item_convergence(&mut self, item: usize) -> Result<(), EngineError> {
-        let (Some(idx), Some(result)) = (&self.index, &self.last_search) else {
+        let (Some(idx), Some(result)) = (&self.world.index, &self.last_search) else {
             return Ok(());
         };
         if result.anchor_items.is_empty() {
@@ -493,19 +400,18 @@ impl Worker {
         k_q: usize,
         out: &Path,
     ) -> JobResult {
-        let model = self.model.as_deref().ok_or(EngineError::NoModel)?;
-        let items = self.items.clone().ok_or(EngineError::NoItems)?;
+        let model = self.world.model.as_deref().ok_or(EngineError::NoModel)?;
+        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
         let anchors = anchor_list(anchor_queries, &items, k_q)?;
-        let (_, items_stamp) = self.stamps().ok_or(EngineError::NoItems)?;
-        let spec = index::BuildSpec {
-            model,
-            texts: &self.texts,
-            items: items_stamp,
-            anchors,
+        let (_, items_stamp) = self.world.stamps().ok_or(EngineError::NoItems)?;
+        let build_job = index::BuildJob {
+            texts: &self.world.texts,
+            items: &items_stamp,
+            anchors: &anchors,
             dtype: StoreDtype::F16,
-            item_template: model.info().item_template.clone(),
-            shard: None,
+            item_template: &model.info().item_template,
         };
+        let spec = build_job.spec(model, 0..anchors.len(), None);
         let tx = self.tx.clone();
         let wake = &self.wake;
         let built = index::build(spec, out, true, &mut |p| {

@@ -73,9 +73,8 @@ pub fn build(
     let mut manifest = match Manifest::read(out) {
         Ok(existing) => {
             if !resume {
-                return Err(IndexError::Format {
+                return Err(IndexError::AlreadyExists {
                     path: out.to_path_buf(),
-                    message: "an index already exists here; pass --resume to continue it, or choose another folder".into(),
                 });
             }
             existing.check_matches(out, &model, &spec.items)?;
@@ -161,12 +160,10 @@ pub fn build(
             Err(ModelError::Cancelled) => {
                 manifest.rows_done = rows.len();
                 manifest.write(out)?;
-                return Err(IndexError::Format {
+                return Err(IndexError::Stopped {
                     path: out.to_path_buf(),
-                    message: format!(
-                        "build stopped after {} of {k_q} rows; resume it to continue",
-                        rows.len()
-                    ),
+                    rows_done: rows.len(),
+                    k_q,
                 });
             }
             Err(e) => return Err(e.into()),

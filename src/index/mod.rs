@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod build;
+mod devices;
 pub mod shard;
 
 pub use build::{build, BuildProgress, BuildSpec};
+pub use devices::BuildJob;
 pub use shard::{merge, ShardSpec, ShardStamp};
 
 use crate::approx::{CurIndex, Matrix};
@@ -57,12 +59,22 @@ pub enum IndexError {
         loaded_n: usize,
         loaded_fp: String,
     },
-    #[error("{}: the index build is incomplete ({done} of {total} rows); resume it with `relex index build --resume`", path.display())]
+    #[error("{}: the index build is incomplete ({done} of {total} rows); resume the build to finish it", path.display())]
     Incomplete {
         path: PathBuf,
         done: usize,
         total: usize,
     },
+    #[error("{}: an index already exists here", path.display())]
+    AlreadyExists { path: PathBuf },
+    #[error("{}: the build stopped after {rows_done} of {k_q} rows; resuming it continues from there", path.display())]
+    Stopped {
+        path: PathBuf,
+        rows_done: usize,
+        k_q: usize,
+    },
+    #[error("the build on {device} panicked")]
+    WorkerPanicked { device: String },
     #[error(transparent)]
     Approx(#[from] crate::approx::ApproxError),
     #[error(transparent)]
@@ -488,131 +500,7 @@ impl RowWriter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stamp() -> (ModelStamp, ItemsStamp) {
-        (
-            ModelStamp {
-                name: "m".into(),
-                fingerprint: "aa".into(),
-            },
-            ItemsStamp {
-                source: "items.jsonl".into(),
-                count: 3,
-                fingerprint: "bb".into(),
-            },
-        )
-    }
-
-    fn manifest(complete: bool) -> Manifest {
-        let (model, items) = stamp();
-        Manifest {
-            format_version: FORMAT_VERSION,
-            model,
-            items,
-            k_q: 2,
-            n_items: 3,
-            dtype: StoreDtype::F16,
-            item_template: crate::items::DEFAULT_TEMPLATE.into(),
-            pseudo_queries: false,
-            rows_done: if complete { 2 } else { 1 },
-            complete,
-            shard: None,
-        }
-    }
-
-    #[test]
-    fn round_trip_and_mismatch_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        manifest(true).write(d).unwrap();
-        write_anchor_queries(
-            d,
-            &[
-                AnchorQuery {
-                    id: "q1".into(),
-                    text: "a".into(),
-                    pseudo: false,
-                },
-                AnchorQuery {
-                    id: "q2".into(),
-                    text: "b".into(),
-                    pseudo: false,
-                },
-            ],
-        )
-        .unwrap();
-        let r = Matrix::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.5, -6.25]).unwrap();
-        write_matrix(d, &r, StoreDtype::F16).unwrap();
-        let (model, items) = stamp();
-        let loaded = load(d, &model, &items).unwrap();
-        assert_eq!(loaded.cur.r().data(), r.data());
-        let other = ModelStamp {
-            name: "x".into(),
-            fingerprint: "cc".into(),
-        };
-        let err = load(d, &other, &items).err().unwrap().to_string();
-        assert!(
-            err.contains("model") && err.contains("aa") && err.contains("cc"),
-            "{err}"
-        );
-        let other_items = ItemsStamp {
-            count: 4,
-            ..items.clone()
-        };
-        let err = load(d, &model, &other_items).err().unwrap().to_string();
-        assert!(err.contains("different item list"), "{err}");
-    }
-
-    #[test]
-    fn incomplete_index_says_resume() {
-        let dir = tempfile::tempdir().unwrap();
-        manifest(false).write(dir.path()).unwrap();
-        let (model, items) = stamp();
-        let err = load(dir.path(), &model, &items).err().unwrap().to_string();
-        assert!(err.contains("--resume") && err.contains("1 of 2"), "{err}");
-    }
-
-    #[test]
-    fn row_writer_resumes_and_drops_a_torn_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut w, rows) = RowWriter::open(dir.path(), 3).unwrap();
-        assert!(rows.is_empty());
-        w.push(&[1.0, 2.0, 3.0]).unwrap();
-        w.push(&[4.0, 5.0, 6.0]).unwrap();
-        drop(w);
-        // simulate a crash in the middle of the third row
-        let path = dir.path().join("rows.partial");
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(&7.0f32.to_le_bytes()).unwrap();
-        drop(f);
-        let (mut w, rows) = RowWriter::open(dir.path(), 3).unwrap();
-        assert_eq!(rows, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
-        w.push(&[7.0, 8.0, 9.0]).unwrap();
-        drop(w);
-        let (_, rows) = RowWriter::open(dir.path(), 3).unwrap();
-        assert_eq!(rows.len(), 3);
-        assert!(w_len(&path) == 36);
-    }
-
-    fn w_len(p: &Path) -> u64 {
-        std::fs::metadata(p).unwrap().len()
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.json");
-        write_atomic(&p, b"{}").unwrap();
-        write_atomic(&p, b"{\"a\":1}").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-}
+mod tests;
 
 #[cfg(test)]
 mod storable_tests {

@@ -14,21 +14,15 @@ use super::analysis::{fraction_below, Analysis};
 use super::export::PlotKind;
 use super::query_bar::method_label;
 use super::session::Session;
-use super::widgets::{format_count, snippet, APPROX_COLOR, EXACT_COLOR, SELECTED_COLOR};
+use super::widgets::{
+    format_count, method_color, snippet, APPROX_COLOR, EXACT_COLOR, SELECTED_COLOR,
+};
 
 /// Where each plot was drawn last frame (for PNG export).
 #[derive(Default)]
 pub struct PlotsPanel {
     pub rects: HashMap<PlotKind, egui::Rect>,
 }
-
-const METHOD_COLORS: [Color32; 5] = [
-    Color32::from_rgb(90, 170, 255),
-    Color32::from_rgb(250, 140, 60),
-    Color32::from_rgb(120, 200, 120),
-    Color32::from_rgb(200, 120, 220),
-    Color32::from_rgb(180, 180, 180),
-];
 
 impl PlotsPanel {
     pub fn plots_ui(
@@ -320,7 +314,8 @@ impl PlotsPanel {
             .legend(Legend::default().position(egui_plot::Corner::RightBottom))
             .show(ui, |pui| {
                 if let Some((_, curves)) = recall {
-                    for (c, color) in curves.iter().zip(METHOD_COLORS.iter().cycle()) {
+                    for c in curves {
+                        let color = &method_color(c.method);
                         let pts: Vec<[f64; 2]> =
                             c.points.iter().map(|&(x, y)| [x as f64, y]).collect();
                         let name = method_label(c.method);

@@ -3,7 +3,7 @@
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
-use crate::approx::Method;
+use crate::approx::{defaults, Method};
 use crate::engine::SearchRequest;
 
 use super::actions::Action;
@@ -31,12 +31,10 @@ impl Default for QueryBar {
     fn default() -> Self {
         Self {
             query: String::new(),
-            // ADACUR: on the demo it finds 60 % / 86 % of the exact top-10 at 100 / 500
-            // CE calls, ANNCUR 3 % / 62 % (README, "On the demo").
-            method: Method::Adacur,
-            budget: 100,
-            k_i: 50,
-            top_k: 10,
+            method: defaults::METHOD,
+            budget: defaults::BUDGET,
+            k_i: defaults::K_I,
+            top_k: defaults::TOP_K,
             verify_exact: true,
             query_id: None,
         }

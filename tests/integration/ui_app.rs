@@ -10,9 +10,7 @@ use relex::approx::Method;
 use relex::ui::actions::Action;
 use relex::ui::StartSources;
 
-#[path = "support/ui_harness.rs"]
-mod ui_harness;
-use ui_harness::*;
+use crate::support::ui_harness::*;
 
 #[test]
 fn ui_loads_items_and_shows_rows() {

@@ -14,9 +14,7 @@ use relex::engine::QueryOutcome;
 use relex::ui::actions::{Action, View};
 use relex::ui::StartSources;
 
-#[path = "support/ui_harness.rs"]
-mod ui_harness;
-use ui_harness::*;
+use crate::support::ui_harness::*;
 
 fn started(n: usize) -> (tempfile::TempDir, Harness<'static, TestApp>) {
     let dir = tempdir();

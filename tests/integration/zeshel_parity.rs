@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use relex::model::zeshel::{self, MAX_INPUT_LEN, PACKED_LEN};
+use relex::model::zeshel::{MAX_INPUT_LEN, PACKED_LEN};
 use relex::model::{CrossEncoder, EncodedPair, InputMode, LoadOptions, Pooling, ScoreOptions};
 use serde_json::Value;
 
@@ -127,8 +127,13 @@ fn packing_matches_the_reference_id_for_id() {
         tokenizer: Some(data_dir().join("vocab.txt")),
         ..Default::default()
     };
-    let model =
-        zeshel::load_checkpoint(&data_dir().join("emb_crossenc_zeshel.ckpt"), &opts).unwrap();
+    let model = CrossEncoder::load(
+        &data_dir()
+            .join("emb_crossenc_zeshel.ckpt")
+            .to_string_lossy(),
+        &opts,
+    )
+    .unwrap();
     for ex in &examples {
         check_packing(&model, ex);
     }
@@ -236,7 +241,7 @@ fn pooling_override_and_missing_head_tensor() {
         ..Default::default()
     };
     let path = data_dir().join("emb_crossenc_zeshel.ckpt");
-    let msg = match zeshel::load_checkpoint(&path, &opts) {
+    let msg = match CrossEncoder::load(&path.to_string_lossy(), &opts) {
         Ok(_) => panic!("w_embeds checkpoint loaded as cls_w_lin"),
         Err(e) => e.to_string(),
     };
@@ -250,8 +255,13 @@ fn pooling_override_and_missing_head_tensor() {
         pooling: Some(Pooling::WEmbeds),
         ..Default::default()
     };
-    let model =
-        zeshel::load_checkpoint(&data_dir().join("cls_crossenc_zeshel.ckpt"), &opts).unwrap();
+    let model = CrossEncoder::load(
+        &data_dir()
+            .join("cls_crossenc_zeshel.ckpt")
+            .to_string_lossy(),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(model.info().pooling, Pooling::WEmbeds);
 }
 

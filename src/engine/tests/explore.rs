@@ -356,3 +356,59 @@ fn explorer_jobs_supersede_their_own_kind_and_loads_supersede_them() {
     assert_eq!(outcome(&ev, explain), JobOutcome::Cancelled);
     assert_eq!(outcome(&ev, load), JobOutcome::Completed);
 }
+
+/// The recall curves drawn under a search are that search's own method, settings and
+/// anchor strategy: at the run's budget, the run's method's curve shows the run's recall.
+#[test]
+fn a_recall_curve_at_the_runs_budget_is_the_runs_recall() {
+    let w = world(60);
+    let (mut e, _) = with_index(&w);
+    let query = "item xyz 7";
+    let exact = fake_scores(query, 60);
+    for method in [Method::Anncur, Method::Adacur, Method::Axn, Method::Tfidf] {
+        // k_i 6 of a budget of 25: not the half of the budget an older rule assumed,
+        // and 25 is not one of the curves' fixed budgets.
+        let job = e
+            .submit(Request::Search(SearchRequest {
+                query: query.into(),
+                method,
+                budget: 25,
+                k_i: 6,
+                top_k: 5,
+                seed: 3,
+                verify_exact: true,
+            }))
+            .unwrap();
+        let ev = run_until_finished(&mut e, &[job]);
+        assert_eq!(outcome(&ev, job), JobOutcome::Completed, "{method}");
+        let result = ev
+            .iter()
+            .find_map(|x| match x {
+                Event::Approximate { job: j, result, .. } if *j == job => Some(result.clone()),
+                _ => None,
+            })
+            .expect("the approximate stage");
+        let returned: Vec<usize> = result.ranking.iter().map(|x| x.item).collect();
+        let run_recall = crate::approx::metrics::top_k_recall(&returned, &exact, 5);
+        let (k, curves) = ev
+            .iter()
+            .find_map(|x| match x {
+                Event::RecallCurves { job: j, k, curves } if *j == job => Some((*k, curves)),
+                _ => None,
+            })
+            .expect("recall curves after verification");
+        assert_eq!(k, 5);
+        let curve = curves
+            .iter()
+            .find(|c| c.method == method)
+            .expect("a curve of the run's method");
+        let point = curve
+            .points
+            .iter()
+            .find(|(calls, _)| *calls == result.ce_calls)
+            .unwrap_or_else(|| {
+                panic!("{method}: no point at {} calls: {curve:?}", result.ce_calls)
+            });
+        assert_eq!(point.1, run_recall, "{method}: curve {curve:?}");
+    }
+}

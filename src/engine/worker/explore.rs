@@ -10,14 +10,14 @@ use crate::approx::explain::{
     anchor_contributions, budget_to_find, jaccard_at_k, rank_of, rbo, RecordingScorer,
 };
 use crate::approx::{
-    self, metrics, AnchorStrategy, ApproxError, CeScorer, Matrix, MatrixRowScorer, Method,
-    SearchParams,
+    self, defaults, metrics, ApproxError, Matrix, MatrixRowScorer, Method, SearchParams,
 };
 use crate::cancel::CancelToken;
 use crate::engine::protocol::{
     CompareRequest, Comparison, EngineError, Event, ExplainRequest, ItemExplanation, JobId,
     MethodRun, QueryOutcome, QuerySetRequest, RecallCurve,
 };
+use crate::engine::CeScorer;
 use crate::items;
 use crate::model::{PairModel, PairScore, PreparedQuery};
 
@@ -36,6 +36,14 @@ const CURVE_BUDGETS: [usize; 9] = [10, 20, 50, 100, 200, 300, 500, 1000, 2000];
 /// Persistence of the rank-biased overlap shown in comparisons.
 const RBO_P: f64 = 0.9;
 
+/// ANNCUR's anchor items at `budget` on a recall curve: the run's share of its budget
+/// (`k_i / budget`), so the run's own budget gets the run's own `k_i`.
+fn curve_k_i(run: &SearchParams, budget: usize) -> usize {
+    let run_budget = run.budget.max(1);
+    let run_k_i = run.k_i.clamp(1, run_budget);
+    ((run_k_i * budget + run_budget / 2) / run_budget).clamp(1, budget.max(1))
+}
+
 fn exact_logits(row: &[Option<PairScore>]) -> Vec<f32> {
     row.iter()
         .map(|s| s.map_or(f32::NEG_INFINITY, |s| s.logit))
@@ -43,42 +51,37 @@ fn exact_logits(row: &[Option<PairScore>]) -> Vec<f32> {
 }
 
 impl Worker {
-    /// TF-IDF always, AXN's embeddings when an index is loaded: what every method needs.
-    fn ensure_all_methods(&mut self) -> Result<(), EngineError> {
-        self.ensure_tfidf()?;
-        if self.index.is_some() {
-            self.ensure_axn()?;
-        }
-        Ok(())
-    }
-
     /// Recall@k against CE calls for every method, from the query's exact row (each
-    /// point re-runs the method on the row: no CE calls).
+    /// point re-runs the method on the row: no CE calls). Every point uses the run's own
+    /// settings, with the run's split of the budget between anchor items and re-ranking
+    /// scaled to the point's budget, and the run's budget is one of the points: there the
+    /// curve of the run's method shows exactly the run's recall.
     pub(super) fn recall_curves(
         &self,
         query: &str,
-        k_i: usize,
-        top_k: usize,
-        seed: u64,
+        run: &SearchParams,
         exact: &[f32],
     ) -> (usize, Vec<RecallCurve>) {
         let n = exact.len();
-        let k = top_k.clamp(1, 100).min(n);
-        let inputs = self.search_inputs(query, n);
+        let k = run.top_k.clamp(1, 100).min(n);
+        let inputs = self.world.search_inputs(query, n);
+        let mut budgets: Vec<usize> = CURVE_BUDGETS.iter().copied().filter(|&b| b <= n).collect();
+        let own = run.budget.min(n);
+        if own > 0 && !budgets.contains(&own) {
+            budgets.push(own);
+            budgets.sort_unstable();
+        }
         let mut curves = Vec::new();
         for method in APPROX_METHODS {
-            let points: Vec<(usize, f64)> = CURVE_BUDGETS
+            let points: Vec<(usize, f64)> = budgets
                 .iter()
-                .filter(|&&b| b <= n)
                 .filter_map(|&budget| {
                     let params = SearchParams {
                         method,
                         budget,
-                        // Curves keep half of each budget for re-ranking.
-                        k_i: k_i.min(budget / 2).max(1),
+                        k_i: curve_k_i(run, budget),
                         top_k: k,
-                        seed,
-                        ..SearchParams::default()
+                        ..run.clone()
                     };
                     let mut sc = MatrixRowScorer::from_slice(exact);
                     let r = approx::search(&inputs, &params, &mut sc).ok()?;
@@ -99,17 +102,17 @@ impl Worker {
         query_text: &str,
         f: impl FnOnce(&Self, &dyn PairModel, &PreparedQuery, &mut [Option<PairScore>]) -> T,
     ) -> Result<T, EngineError> {
-        let items = self.items.clone().ok_or(EngineError::NoItems)?;
+        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
         let n = items.items.len();
         if n == 0 {
             return Err(EngineError::Items("the item list is empty".into()));
         }
-        let model = self.model.take().ok_or(EngineError::NoModel)?;
+        let model = self.world.model.take().ok_or(EngineError::NoModel)?;
         let model_fp = model.info().fingerprint.clone();
         let prepared = match model.prepare(query_text) {
             Ok(p) => p,
             Err(e) => {
-                self.model = Some(model);
+                self.world.model = Some(model);
                 return Err(model_error(e));
             }
         };
@@ -121,7 +124,7 @@ impl Worker {
         let out = f(self, model.as_ref(), &prepared, &mut row);
         self.cache
             .put(&model_fp, &items.fingerprint, query_text, row);
-        self.model = Some(model);
+        self.world.model = Some(model);
         Ok(out)
     }
 
@@ -140,7 +143,7 @@ impl Worker {
         cancel: &CancelToken,
         req: CompareRequest,
     ) -> JobResult {
-        self.ensure_all_methods()?;
+        self.world.prepare_all()?;
         let query = req.query.clone();
         self.with_row(&query, |w, model, prepared, row| {
             w.compare_with_row(job, cancel, &req, model, prepared, row)
@@ -157,7 +160,7 @@ impl Worker {
         row: &mut [Option<PairScore>],
     ) -> JobResult {
         let n = row.len();
-        let inputs = self.search_inputs(&req.query, n);
+        let inputs = self.world.search_inputs(&req.query, n);
         let methods: Vec<Method> = req
             .methods
             .iter()
@@ -169,7 +172,7 @@ impl Worker {
         let mut scored = std::collections::HashSet::new();
         for (i, &method) in methods.iter().enumerate() {
             self.progress(job, format!("comparing: {method}"), i, steps);
-            let mut ce = CeScorer::new(model, &self.texts, prepared, cancel, row);
+            let mut ce = CeScorer::new(model, &self.world.texts, prepared, cancel, row);
             let mut scorer = RecordingScorer::new(&mut ce);
             let r = match approx::search(&inputs, &req.params(method), &mut scorer) {
                 Ok(r) => Ok(r),
@@ -220,7 +223,11 @@ impl Worker {
                 },
             })
             .collect();
-        let (_, curves) = self.recall_curves(&req.query, req.k_i, k, req.seed, &exact);
+        let run = SearchParams {
+            top_k: k,
+            ..req.params(Method::Anncur)
+        };
+        let (_, curves) = self.recall_curves(&req.query, &run, &exact);
         self.send(Event::Comparison {
             job,
             comparison: Arc::new(Comparison {
@@ -243,14 +250,14 @@ impl Worker {
         cancel: &CancelToken,
         req: ExplainRequest,
     ) -> JobResult {
-        let n = self.items.as_ref().map_or(0, |i| i.items.len());
+        let n = self.world.items.as_ref().map_or(0, |i| i.items.len());
         if req.item >= n {
             return Err(EngineError::Search(format!(
                 "item {} out of range for {n} items",
                 req.item
             )));
         }
-        self.ensure_all_methods()?;
+        self.world.prepare_all()?;
         let query = req.query.clone();
         self.with_row(&query, |w, model, prepared, row| {
             if !w.verify_exact(job, cancel, model, prepared, row)? {
@@ -272,10 +279,10 @@ impl Worker {
         let item = req.item;
         let k_i = req.k_i.clamp(1, req.budget.max(1)).min(n);
         let (mut approx, mut approx_rank, mut contributions) = (None, None, Vec::new());
-        if let Some(idx) = &self.index {
+        if let Some(idx) = &self.world.index {
             let factor = idx
                 .cur
-                .factor(k_i, AnchorStrategy::L2Greedy, req.seed)
+                .factor(k_i, defaults::ANCHOR_STRATEGY, req.seed)
                 .map_err(search_error)?;
             let c: Vec<f32> = factor.anchors.iter().map(|&a| exact[a]).collect();
             let s = factor.approximate(&c).map_err(search_error)?;
@@ -287,7 +294,7 @@ impl Worker {
         if n <= CURVE_BUDGETS[CURVE_BUDGETS.len() - 1] {
             budgets.push(n);
         }
-        let inputs = self.search_inputs(&req.query, n);
+        let inputs = self.world.search_inputs(&req.query, n);
         let mut found = Vec::new();
         for (i, method) in APPROX_METHODS.into_iter().enumerate() {
             if cancel.is_cancelled() {
@@ -303,7 +310,6 @@ impl Worker {
                 method,
                 k_i: req.k_i,
                 top_k: req.top_k.max(1),
-                anchor_strategy: AnchorStrategy::L2Greedy,
                 seed: req.seed,
                 ..SearchParams::default()
             };
@@ -336,8 +342,8 @@ impl Worker {
         cancel: &CancelToken,
         req: QuerySetRequest,
     ) -> JobResult {
-        let items = self.items.clone().ok_or(EngineError::NoItems)?;
-        if self.model.is_none() {
+        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
+        if self.world.model.is_none() {
             return Err(EngineError::NoModel);
         }
         let opts = items::LoadOptions::default();
@@ -351,10 +357,10 @@ impl Worker {
             Some(p) => Some(read_exact_matrix(p, set.queries.len(), n)?),
             None => None,
         };
-        if req.method.needs_index() && self.index.is_none() {
+        if req.method.needs_index() && self.world.index.is_none() {
             return Err(EngineError::NeedsIndex { method: req.method });
         }
-        self.ensure_all_methods()?;
+        self.world.prepare_all()?;
         let queries: Vec<items::Query> = set
             .queries
             .into_iter()
@@ -384,7 +390,6 @@ impl Worker {
             budget: req.budget,
             k_i: req.k_i,
             top_k: req.top_k.max(1),
-            anchor_strategy: AnchorStrategy::L2Greedy,
             seed: req.seed,
             ..SearchParams::default()
         };
@@ -401,13 +406,13 @@ impl Worker {
             let run = match &matrix {
                 Some(m) => {
                     let exact = m.row(qi);
-                    let inputs = self.search_inputs(&q.text, n);
+                    let inputs = self.world.search_inputs(&q.text, n);
                     let mut sc = MatrixRowScorer::from_slice(exact);
                     approx::search(&inputs, &params, &mut sc).map(|r| (r, Some(exact.to_vec())))
                 }
                 None => self.with_row(&q.text, |w, model, prepared, row| {
-                    let inputs = w.search_inputs(&q.text, n);
-                    let mut sc = CeScorer::new(model, &w.texts, prepared, cancel, row);
+                    let inputs = w.world.search_inputs(&q.text, n);
+                    let mut sc = CeScorer::new(model, &w.world.texts, prepared, cancel, row);
                     let r = approx::search(&inputs, &params, &mut sc)?;
                     let verified = !req.score_exact
                         || w.verify_exact(job, cancel, model, prepared, row)
