@@ -12,6 +12,7 @@ pub mod assets;
 pub mod cancel;
 pub mod cli;
 pub mod engine;
+pub mod files;
 pub mod index;
 pub mod items;
 pub mod model;

@@ -8,7 +8,6 @@
 //! never misread. Values are converted to `f32` ([`Matrix`]); `f64` input
 //! loses precision beyond ~7 digits, which is far below CE score noise.
 
-use std::io::Write;
 use std::path::Path;
 
 use half::f16;
@@ -234,11 +233,11 @@ pub fn write_npy_bytes(m: &Matrix, dtype: NpyDtype) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `m` to `path` as `.npy` (see [`write_npy_bytes`]).
+/// Writes `m` to `path` as `.npy` (see [`write_npy_bytes`]), atomically: a crash
+/// leaves the old file or the new one.
 pub fn write_npy(path: impl AsRef<Path>, m: &Matrix, dtype: NpyDtype) -> Result<()> {
     let bytes = write_npy_bytes(m, dtype)?;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(&bytes)?;
+    crate::files::write_atomic(path.as_ref(), &bytes)?;
     Ok(())
 }
 

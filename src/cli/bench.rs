@@ -86,6 +86,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 args.pairs.display()
             )
         })?;
+    if let Some((name, _)) = cases.iter().find(|(_, pairs)| pairs.is_empty()) {
+        anyhow::bail!(
+            "{}: case `{name}` has no pairs (a rate needs at least one)",
+            args.pairs.display()
+        );
+    }
     if let Some(p) = &args.scores_out {
         super::check_writable(p)?;
     }

@@ -16,6 +16,13 @@ use crate::index::{self, ItemsStamp, ModelStamp};
 use crate::items;
 use crate::model::ScoreOptions;
 
+/// How `relex eval` prints its rows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalFormat {
+    Table,
+    Json,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Exact score matrix (.npy, queries × items, f16/f32/f64). The first
@@ -40,7 +47,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub anchor_rows_random: bool,
     /// Anchor items k_i for ANNCUR.
-    #[arg(long, default_value_t = defaults::K_I)]
+    #[arg(long, default_value_t = defaults::K_I, value_parser = super::at_least_one)]
     pub anchors: usize,
     /// How anchor items are chosen: l2greedy (measured best on the demo), random,
     /// topscoring, kmeans++ or kmeans.
@@ -57,10 +64,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 5)]
     pub seeds: usize,
     /// ADACUR's number of rounds.
-    #[arg(long, default_value_t = defaults::ADACUR_ROUNDS)]
+    #[arg(long, default_value_t = defaults::ADACUR_ROUNDS, value_parser = super::at_least_one)]
     pub adacur_rounds: usize,
     /// AXN's number of rounds.
-    #[arg(long, default_value_t = defaults::AXN_ROUNDS)]
+    #[arg(long, default_value_t = defaults::AXN_ROUNDS, value_parser = super::at_least_one)]
     pub axn_rounds: usize,
     /// ADACUR's ridge strength, relative to the mean diagonal of its normal
     /// equations (0: the plain min-norm least-squares fit).
@@ -72,8 +79,8 @@ pub struct EvalArgs {
     /// Query files whose concatenation gives one text per matrix row (TF-IDF, --scores).
     #[arg(long, value_delimiter = ',')]
     pub query_texts: Vec<PathBuf>,
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = EvalFormat::Table)]
+    pub format: EvalFormat,
     /// Also write the rows as CSV for plotting.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -141,11 +148,23 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     let rows = evaluate(&matrix, &cfg)?;
+    // The results reach stdout first: a CSV that cannot be written (a full disk) costs
+    // the CSV, not the hours of evaluation behind it.
+    print_rows(a, &rows, anchor_rows, &matrix)?;
     if let Some(p) = &a.csv {
-        write_csv(&rows, p)?;
+        write_csv(&rows, p).with_context(|| format!("writing {}", p.display()))?;
     }
+    Ok(())
+}
+
+fn print_rows(
+    a: &EvalArgs,
+    rows: &[crate::approx::EvalRow],
+    anchor_rows: usize,
+    matrix: &Matrix,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if a.format == "json" {
+    if a.format == EvalFormat::Json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
         return Ok(());
@@ -165,7 +184,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     }
     writeln!(out, " {:>9} {:>9} {:>9}", "rel_err", "spearman", "ce_calls")?;
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-    for r in &rows {
+    for r in rows {
         write!(out, "{:<8} {:>7}", r.method.name(), r.budget)?;
         for k in &ks {
             write!(
@@ -225,16 +244,8 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
     };
     let idx = index::load(dir, &m, &i)?;
     let tests = items::load_queries(test_path, &items::LoadOptions::default())?;
-    let cache = dir.join(format!(
-        "exact_{}.npy",
-        items::fingerprint(
-            &tests
-                .queries
-                .iter()
-                .map(|q| items::Item::new(q.id.clone(), q.text.clone()))
-                .collect::<Vec<_>>()
-        )
-    ));
+    // The model's fingerprint covers its templates (and any --item-template).
+    let cache = exact_cache_path(dir, &m.fingerprint, &i.fingerprint, &tests.queries);
     let n = list.items.len();
     let exact = if let Some(p) = &a.test_scores {
         let m = read_npy(p).with_context(|| format!("reading {}", p.display()))?;
@@ -248,12 +259,11 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
             );
         }
         m
-    } else if cache.exists() {
+    } else if let Some(m) = read_exact_cache(&cache, tests.queries.len(), n) {
         eprintln!("using cached exact scores {}", cache.display());
-        read_npy(&cache)?
+        m
     } else {
-        let template = model.info().item_template.clone();
-        let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
+        let texts: Vec<String> = model.info().item_texts(&list.items);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let total = tests.queries.len() * n;
         let mut progress = Progress::new("exact scores");
@@ -271,7 +281,14 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
             data.extend(row);
         }
         let m = Matrix::new(tests.queries.len(), n, data)?;
-        write_npy(&cache, &m, crate::approx::NpyDtype::F32)?;
+        // The cache only saves time: a folder that cannot take it costs a warning, not
+        // the scores just computed.
+        if let Err(e) = write_npy(&cache, &m, crate::approx::NpyDtype::F32) {
+            eprintln!(
+                "warning: could not cache the exact scores in {}: {e}",
+                cache.display()
+            );
+        }
         m
     };
     let r = idx.cur.r();
@@ -286,4 +303,51 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
     let mut query_texts: Vec<String> = idx.anchors.iter().map(|q| q.text.clone()).collect();
     query_texts.extend(tests.queries.iter().map(|q| q.text.clone()));
     Ok((matrix, r.rows(), Some(item_texts), Some(query_texts)))
+}
+
+/// Where the exact test scores of this model, these items and these
+/// queries are cached in the index folder: the name hashes everything that changes them,
+/// so another model, item list or query set never reads another's scores.
+fn exact_cache_path(
+    dir: &std::path::Path,
+    model_fingerprint: &str,
+    items_fingerprint: &str,
+    queries: &[items::Query],
+) -> PathBuf {
+    let mut key = format!("relex-exact-cache/1\n{model_fingerprint}\n{items_fingerprint}\n");
+    for q in queries {
+        key.push_str(&serde_json::json!([q.id, q.text]).to_string());
+        key.push('\n');
+    }
+    let hash = crate::files::sha256_hex(key.as_bytes());
+    dir.join(format!("exact_{}.npy", &hash[..24]))
+}
+
+/// The cached scores, if the cache is there and whole; a damaged or mis-shaped one is
+/// discarded with a warning (the scores are computed again).
+fn read_exact_cache(path: &std::path::Path, rows: usize, cols: usize) -> Option<Matrix> {
+    if !path.exists() {
+        return None;
+    }
+    match read_npy(path) {
+        Ok(m) if m.rows() == rows && m.cols() == cols && m.data().iter().all(|v| v.is_finite()) => {
+            Some(m)
+        }
+        Ok(m) => {
+            eprintln!(
+                "warning: {}: cached scores are {} × {}, expected {rows} × {cols}; computing them again",
+                path.display(),
+                m.rows(),
+                m.cols()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: {}: unreadable cache ({e}); computing the scores again",
+                path.display()
+            );
+            None
+        }
+    }
 }

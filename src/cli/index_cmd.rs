@@ -24,7 +24,12 @@ pub enum IndexCommand {
     Info { dir: PathBuf },
     /// Join the finished shards in DIR (shard-*-of-* folders made by `build --shard`)
     /// into the index in DIR, exactly as one unsharded build would have written it.
-    Merge { dir: PathBuf },
+    Merge {
+        dir: PathBuf,
+        /// Replace a finished index already in DIR.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,14 +89,23 @@ pub struct ImportArgs {
     pub out: PathBuf,
     #[arg(long, default_value = "f16")]
     pub dtype: StoreDtype,
+    /// Replace an index already in --out (checked first; a failed import leaves it as it was).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(cmd: &IndexCommand) -> anyhow::Result<()> {
     match cmd {
         IndexCommand::Build(a) => build(a),
         IndexCommand::Import(a) => import(a),
-        IndexCommand::Merge { dir } => {
-            let m = index::merge(dir)?;
+        IndexCommand::Merge { dir, force } => {
+            let m = index::merge(dir, *force).map_err(|e| match e {
+                index::IndexError::AlreadyExists { path } => anyhow::anyhow!(
+                    "{}: an index already exists here; pass --force to replace it with the merged shards",
+                    path.display()
+                ),
+                e => e.into(),
+            })?;
             eprintln!(
                 "merged into {} (k_q = {}, N = {})",
                 dir.display(),
@@ -144,7 +158,7 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
     let model = a.model.load_on(devices[0])?;
     let list = a.items.load()?;
     let template = model.info().item_template.clone();
-    let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
+    let texts: Vec<String> = model.info().item_texts(&list.items);
     let anchors = match &a.anchor_queries {
         Some(p) => load_anchor_queries(p, Some(a.kq))?,
         None => {
@@ -250,13 +264,26 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
             list.items.len()
         );
     }
+    // Every check before the folder is touched: a bad matrix leaves the index there as it was.
+    let r_bytes = index::store::matrix_bytes(&a.scores, &r, a.dtype)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let _lock = index::IndexLock::acquire(&a.out, "index import")?;
+    if index::Manifest::read(&a.out).is_ok() && !a.force {
+        anyhow::bail!(
+            "{}: an index already exists here; pass --force to replace it",
+            a.out.display()
+        );
+    }
+    let anchors_file = index::store::put(
+        &a.out,
+        "anchor_queries",
+        "jsonl",
+        &index::store::anchors_bytes(&anchors),
+    )?;
+    let r_file = index::store::put(&a.out, "R", "safetensors", &r_bytes)?;
     let manifest = index::Manifest {
         format_version: index::FORMAT_VERSION,
-        model: index::ModelStamp {
-            name: model.info().name.clone(),
-            fingerprint: model.info().fingerprint.clone(),
-        },
+        model: index::ModelStamp::of(model.info()),
         items: ItemsStamp {
             source: a.items.items.display().to_string(),
             count: list.items.len(),
@@ -270,10 +297,10 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
         rows_done: r.rows(),
         complete: true,
         shard: None,
+        anchors_file: Some(anchors_file),
+        r_file: Some(r_file),
     };
-    index::write_anchor_queries(&a.out, &anchors)?;
-    index::write_matrix(&a.out, &r, a.dtype)?;
-    manifest.write(&a.out)?;
+    manifest.commit(&a.out)?;
     eprintln!(
         "index written to {} (k_q = {}, N = {})",
         a.out.display(),

@@ -7,9 +7,10 @@ mod progress;
 mod score;
 mod search;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 pub use progress::Progress;
@@ -63,7 +64,8 @@ pub struct ModelArgs {
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Maximum pair length in tokens (default: the model's limit, capped at 512).
-    #[arg(long)]
+    /// At least 4: a pair needs its special tokens and a token of each text.
+    #[arg(long, value_parser = max_length)]
     pub max_length: Option<usize>,
     /// For models with several outputs, which label is the score (default: the last).
     #[arg(long)]
@@ -78,6 +80,29 @@ pub struct ModelArgs {
     /// Number format on a GPU: f16 (default), bf16 or f32. The CPU always computes in f32.
     #[arg(long, default_value = "f16", value_parser = parse_precision)]
     pub precision: crate::model::Precision,
+    /// How title and text are joined for the model: `{title}` and `{text}` placeholders
+    /// (default: the model's own template, else "{title} [SEP] {text}"). Part of the
+    /// model's fingerprint: an index built under another template is refused.
+    #[arg(long)]
+    pub item_template: Option<String>,
+}
+
+/// A count that must be at least 1 (anchor items, rounds): 0 is refused by every
+/// command alike, not clamped by some and rejected by others.
+pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn max_length(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v < 4 => Err(format!("{v} is too short: a pair needs at least 4 tokens")),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn parse_device(s: &str) -> Result<crate::model::DeviceSpec, String> {
@@ -109,6 +134,7 @@ impl ModelArgs {
             pooling: None,
             device,
             precision: self.precision,
+            item_template: self.item_template.clone(),
         };
         Ok(crate::model::CrossEncoder::load(&spec, &opts)?)
     }
@@ -117,7 +143,8 @@ impl ModelArgs {
 /// An item file and how to read it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ItemArgs {
-    /// Item file: .txt (one item a line), .jsonl/.ndjson, .json, .csv or .tsv.
+    /// Item file: .txt (one item a line), .jsonl/.ndjson, .json, .csv or .tsv; `-` reads
+    /// standard input (with --item-format).
     #[arg(long, short = 'i')]
     pub items: PathBuf,
     /// Read the item file as this format instead of guessing from its extension.
@@ -134,7 +161,18 @@ impl ItemArgs {
             format: self.item_format,
             skip_invalid: self.skip_invalid,
         };
-        let list = items::load_items(&self.items, &opts)?;
+        let list = if self.items.as_os_str() == "-" {
+            // A pipe has no extension to tell the format by.
+            let format = self.item_format.ok_or_else(|| {
+                anyhow::anyhow!("reading items from standard input (-i -) needs --item-format")
+            })?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .context("reading items from standard input")?;
+            items::parse_items(&bytes, format, Path::new("<stdin>"), &opts)?
+        } else {
+            items::load_items(&self.items, &opts)?
+        };
         if list.items.is_empty() {
             anyhow::bail!("{}: no items", self.items.display());
         }

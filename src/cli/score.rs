@@ -32,10 +32,6 @@ pub struct ScoreArgs {
     pub top: Option<usize>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// How title and text are joined for the model: `{title}` and `{text}` placeholders
-    /// (default: the model's own template, else "{title} [SEP] {text}").
-    #[arg(long)]
-    pub item_template: Option<String>,
     /// Upper bound on padded tokens per batch.
     #[arg(long, default_value_t = ScoreOptions::default().max_batch_tokens)]
     pub batch_tokens: usize,
@@ -58,11 +54,7 @@ struct Row<'a> {
 pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     let model = args.model.load()?;
     let list = args.items.load()?;
-    let template = args
-        .item_template
-        .clone()
-        .unwrap_or_else(|| model.info().item_template.clone());
-    let texts: Vec<String> = crate::items::ce_texts(&list.items, &template);
+    let texts: Vec<String> = model.info().item_texts(&list.items);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     for w in crate::model::query_warnings(&args.query) {
         eprintln!("warning: {w}");

@@ -31,7 +31,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = defaults::BUDGET)]
     pub budget: usize,
     /// Anchor items k_i (anncur).
-    #[arg(long, default_value_t = defaults::K_I)]
+    #[arg(long, default_value_t = defaults::K_I, value_parser = super::at_least_one)]
     pub anchors: usize,
     /// How anchor items are chosen: l2greedy (measured best on the demo), random,
     /// topscoring, kmeans++ or kmeans.
@@ -84,6 +84,12 @@ pub fn run(a: &SearchArgs) -> anyhow::Result<()> {
     }
     world.prepare(a.method)?;
     let n = world.texts.len();
+    if a.top > n {
+        eprintln!(
+            "warning: -k {} is more than the {n} items: ranking all of them",
+            a.top
+        );
+    }
     let inputs = world.search_inputs(&a.query, n);
     let params = SearchParams {
         method: a.method,

@@ -39,6 +39,7 @@ fn fake_info() -> ModelInfo {
         parameters: 0,
         fingerprint: "fake-fingerprint".into(),
         item_template: "{title} {text}".into(),
+        untitled_item_template: crate::items::UNTITLED_TEMPLATE.into(),
         mention_markers: None,
         device: "cpu".into(),
     }

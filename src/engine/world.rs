@@ -46,7 +46,7 @@ impl World {
 
     fn refresh_texts(&mut self) {
         if let (Some(model), Some(items)) = (&self.model, &self.items) {
-            self.texts = items::ce_texts(&items.items, &model.info().item_template);
+            self.texts = model.info().item_texts(&items.items);
         }
     }
 

@@ -5,9 +5,10 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use super::store::{anchors_bytes, matrix_bytes, put};
 use super::{
-    write_anchor_queries, write_matrix, AnchorQuery, IndexError, ItemsStamp, Manifest, ModelStamp,
-    RowWriter, ShardStamp, StoreDtype, FORMAT_VERSION,
+    AnchorQuery, IndexError, IndexLock, ItemsStamp, Manifest, ModelStamp, RowWriter, ShardStamp,
+    StoreDtype, FORMAT_VERSION,
 };
 use crate::approx::Matrix;
 use crate::model::{ModelError, PairModel, ScoreOptions};
@@ -53,6 +54,7 @@ pub fn build(
         path: out.to_path_buf(),
         source,
     })?;
+    let _lock = IndexLock::acquire(out, "index build")?;
     let model = ModelStamp {
         name: spec.model.info().name.clone(),
         fingerprint: spec.model.info().fingerprint.clone(),
@@ -69,6 +71,8 @@ pub fn build(
         rows_done: 0,
         complete: false,
         shard: spec.shard.clone(),
+        anchors_file: None,
+        r_file: None,
     };
     let mut manifest = match Manifest::read(out) {
         Ok(existing) => {
@@ -84,7 +88,7 @@ pub fn build(
                     message: "this folder holds another shard layout than the one asked for".into(),
                 });
             }
-            if existing.k_q != k_q || super::read_anchor_queries(out)? != spec.anchors {
+            if existing.k_q != k_q || existing.read_anchors(out)? != spec.anchors {
                 return Err(IndexError::Format {
                     path: out.to_path_buf(),
                     message: "the anchor queries differ from those the build started with".into(),
@@ -92,6 +96,17 @@ pub fn build(
             }
             if existing.complete {
                 return Ok(existing);
+            }
+            // A format-1 build carries on in format 2: its anchors under their hash.
+            let mut existing = existing;
+            if existing.anchors_file.is_none() {
+                existing.anchors_file = Some(put(
+                    out,
+                    "anchor_queries",
+                    "jsonl",
+                    &anchors_bytes(&spec.anchors),
+                )?);
+                existing.format_version = FORMAT_VERSION;
             }
             existing
         }
@@ -109,8 +124,16 @@ pub fn build(
                     })
                 }
             }
-            write_anchor_queries(out, &spec.anchors)?;
-            fresh.write(out)?;
+            let fresh = Manifest {
+                anchors_file: Some(put(
+                    out,
+                    "anchor_queries",
+                    "jsonl",
+                    &anchors_bytes(&spec.anchors),
+                )?),
+                ..fresh
+            };
+            fresh.commit(out)?;
             fresh
         }
         Err(e) => return Err(e),
@@ -177,10 +200,15 @@ pub fn build(
     }
     let data: Vec<f32> = rows.into_iter().flatten().collect();
     let r = Matrix::new(k_q, n, data)?;
-    write_matrix(out, &r, spec.dtype)?;
+    manifest.r_file = Some(put(
+        out,
+        "R",
+        "safetensors",
+        &matrix_bytes(out, &r, spec.dtype)?,
+    )?);
     manifest.complete = true;
     manifest.rows_done = k_q;
-    manifest.write(out)?;
+    manifest.commit(out)?;
     writer.finish()?;
     Ok(manifest)
 }

@@ -61,6 +61,9 @@ impl<'a> BuildJob<'a> {
             count: s.count,
             row_start: rows.start,
             k_q_total: k_q,
+            anchors_sha256: Some(crate::files::sha256_hex(&super::store::anchors_bytes(
+                self.anchors,
+            ))),
         };
         let spec = self.spec(model, rows, Some(stamp));
         build(spec, &s.dir(out), true, &mut |p| {
@@ -78,10 +81,20 @@ impl<'a> BuildJob<'a> {
         resume: bool,
         on_progress: &(dyn Fn(usize, usize) -> ControlFlow<()> + Sync),
     ) -> Result<Manifest, IndexError> {
-        if Manifest::read(out).is_ok() && !resume {
-            return Err(IndexError::AlreadyExists {
-                path: out.to_path_buf(),
-            });
+        if let Ok(existing) = Manifest::read(out) {
+            if !resume {
+                return Err(IndexError::AlreadyExists {
+                    path: out.to_path_buf(),
+                });
+            }
+            // Finished (and merged) already: the same build, found, not redone.
+            if existing.complete
+                && existing.shard.is_none()
+                && existing.read_anchors(out)? == self.anchors
+                && existing.items == *self.items
+            {
+                return Ok(existing);
+            }
         }
         let count = models.len().min(self.anchors.len());
         if count == 0 {
@@ -93,6 +106,22 @@ impl<'a> BuildJob<'a> {
                     models.len()
                 ),
             });
+        }
+        // Shards of a build on another number of devices are found before any work, not
+        // after every row was scored again beside them.
+        if out.is_dir() {
+            if let Some((old, dir)) = super::shard::shard_dirs(out)?
+                .into_iter()
+                .find(|(s, _)| s.count != count)
+            {
+                return Err(IndexError::Format {
+                    path: dir,
+                    message: format!(
+                        "a shard of a build on {} devices; continue it on {} devices, or remove the shard folders to start over on {count}",
+                        old.count, old.count
+                    ),
+                });
+            }
         }
         let done = Mutex::new(vec![0usize; count]);
         let total = self.anchors.len() * self.texts.len();
@@ -129,7 +158,7 @@ impl<'a> BuildJob<'a> {
                     }),
                 })
         })?;
-        let manifest = merge(out)?;
+        let manifest = merge(out, resume)?;
         for index in 0..count {
             let dir = ShardSpec { index, count }.dir(out);
             std::fs::remove_dir_all(&dir).map_err(|source| IndexError::Io { path: dir, source })?;

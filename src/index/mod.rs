@@ -1,16 +1,19 @@
 //! ANNCUR index files: the anchor-query × item score matrix R, its anchor queries, and a
-//! manifest that ties it to one model and one item list.
+//! manifest that ties them to one model and one item list.
 //!
 //! Layout of an index folder:
-//! - `manifest.json`: format version, model and item fingerprints, k_q, N, dtype, progress;
-//! - `anchor_queries.jsonl`: `{"id","text","pseudo"}` per anchor query, in row order;
-//! - `R.safetensors`: tensor `R` [k_q, N] (f16 or f32), written when the build completes;
+//! - `manifest.json`: format version, model and item fingerprints, k_q, N, dtype, progress,
+//!   and the name and SHA-256 of each data file below;
+//! - `anchor_queries-<sha>.jsonl`: `{"id","text","pseudo"}` per anchor query, in row order;
+//! - `R-<sha>.safetensors`: tensor `R` [k_q, N] (f16 or f32), written when the build completes;
 //! - `rows.partial`: while building, finished rows as raw little-endian f32, appended and
-//!   flushed row by row, so an interrupted build resumes with no row lost or recomputed.
+//!   flushed row by row, so an interrupted build resumes with no row lost or recomputed;
+//! - `.relex-lock`: while a build, import or merge writes the folder.
 //!
-//! Every file is replaced atomically (temp file + rename).
+//! Data files are never overwritten and the manifest is replaced atomically, so a kill
+//! leaves the old index or the new one (see [`store`]). Format 1 folders (fixed names
+//! `anchor_queries.jsonl`, `R.safetensors`, no hashes) are still read.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,15 +21,22 @@ use serde::{Deserialize, Serialize};
 
 mod build;
 mod devices;
+mod lock;
 pub mod shard;
+pub mod store;
 
 pub use build::{build, BuildProgress, BuildSpec};
 pub use devices::BuildJob;
+pub use lock::IndexLock;
 pub use shard::{merge, ShardSpec, ShardStamp};
+pub use store::FileRef;
 
-use crate::approx::{CurIndex, Matrix};
+use crate::approx::CurIndex;
+#[cfg(test)]
+use crate::approx::Matrix;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 names its data files with their hashes; version 1 folders are still read.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -73,6 +83,14 @@ pub enum IndexError {
         rows_done: usize,
         k_q: usize,
     },
+    #[error("{}: changed since the manifest named it (SHA-256 {found}, the manifest says {expected}); rebuild or re-import the index", path.display())]
+    Corrupt {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{}: in use by {holder}", path.display())]
+    Locked { path: PathBuf, holder: String },
     #[error("the build on {device} panicked")]
     WorkerPanicked { device: String },
     #[error(transparent)]
@@ -146,6 +164,12 @@ pub struct Manifest {
     /// Set in a shard's folder: which block of the whole build's rows it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardStamp>,
+    /// The anchor-query file and its hash (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors_file: Option<FileRef>,
+    /// R's file and its hash, once the index is complete (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r_file: Option<FileRef>,
 }
 
 /// One anchor query as stored.
@@ -197,26 +221,16 @@ pub struct LoadedIndex {
     pub cur: CurIndex,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
     move |source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a
-/// crash leaves either the old file or the new one, never half of one.
+/// [`crate::files::write_atomic`], with the path in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::files::write_atomic(path, bytes).map_err(io(path))
 }
 
 impl Manifest {
@@ -227,16 +241,15 @@ impl Manifest {
             path: path.clone(),
             message: format!("line {} column {}: {e}", e.line(), e.column()),
         })?;
-        if m.format_version != FORMAT_VERSION {
-            return Err(IndexError::Format {
-                path,
-                message: format!(
-                    "format version {} is not supported (this relex reads version {FORMAT_VERSION})",
-                    m.format_version
-                ),
-            });
-        }
-        Ok(m)
+        let named = m.anchors_file.is_some() && (m.r_file.is_some() || !m.complete);
+        let message = match m.format_version {
+            1 | FORMAT_VERSION if named || m.format_version == 1 => return Ok(m),
+            FORMAT_VERSION => "the manifest does not name its data files".to_string(),
+            v => format!(
+                "format version {v} is not supported (this relex reads versions 1 and {FORMAT_VERSION})"
+            ),
+        };
+        Err(IndexError::Format { path, message })
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
@@ -271,129 +284,6 @@ impl Manifest {
     }
 }
 
-pub fn write_anchor_queries(dir: &Path, anchors: &[AnchorQuery]) -> Result<()> {
-    let mut bytes = Vec::new();
-    for a in anchors {
-        serde_json::to_writer(&mut bytes, a).map_err(|e| IndexError::Format {
-            path: dir.join("anchor_queries.jsonl"),
-            message: e.to_string(),
-        })?;
-        bytes.push(b'\n');
-    }
-    write_atomic(&dir.join("anchor_queries.jsonl"), &bytes)
-}
-
-pub fn read_anchor_queries(dir: &Path) -> Result<Vec<AnchorQuery>> {
-    let path = dir.join("anchor_queries.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| IndexError::Format {
-                path: path.clone(),
-                message: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
-}
-
-/// Writes R [rows, cols] as `R.safetensors` in the given dtype, atomically.
-pub fn write_matrix(dir: &Path, r: &Matrix, dtype: StoreDtype) -> Result<()> {
-    let path = dir.join("R.safetensors");
-    check_storable(r, dtype).map_err(|message| IndexError::Format {
-        path: path.clone(),
-        message,
-    })?;
-    let bytes: Vec<u8> = match dtype {
-        StoreDtype::F32 => r.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        StoreDtype::F16 => r
-            .data()
-            .iter()
-            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-            .collect(),
-    };
-    let st_dtype = match dtype {
-        StoreDtype::F16 => safetensors::Dtype::F16,
-        StoreDtype::F32 => safetensors::Dtype::F32,
-    };
-    let view = safetensors::tensor::TensorView::new(st_dtype, vec![r.rows(), r.cols()], &bytes)
-        .map_err(|e| IndexError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-    let serialized = safetensors::serialize([("R", view)], None::<HashMap<String, String>>)
-        .map_err(|e| IndexError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-    write_atomic(&path, &serialized)
-}
-
-/// Every score must be finite, and representable when stored as f16 (|x| ≤ 65504):
-/// a NaN or an overflow to infinity would silently poison every CUR approximation.
-fn check_storable(r: &Matrix, dtype: StoreDtype) -> std::result::Result<(), String> {
-    let limit = match dtype {
-        StoreDtype::F16 => half::f16::MAX.to_f32(),
-        StoreDtype::F32 => f32::MAX,
-    };
-    let bad = r
-        .data()
-        .iter()
-        .position(|v| !v.is_finite() || v.abs() > limit);
-    match bad {
-        None => Ok(()),
-        Some(p) => {
-            let (row, col, v) = (p / r.cols().max(1), p % r.cols().max(1), r.data()[p]);
-            Err(if v.is_finite() {
-                format!(
-                    "score {v} at anchor query {row}, item {col} does not fit in {dtype:?} (|x| ≤ {limit}); store the index as f32"
-                )
-            } else {
-                format!("score {v} at anchor query {row}, item {col} is not a finite number")
-            })
-        }
-    }
-}
-
-/// Reads `R.safetensors` as f32, checking its shape against the manifest.
-pub fn read_matrix(dir: &Path, k_q: usize, n: usize) -> Result<Matrix> {
-    let path = dir.join("R.safetensors");
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let fmt = |message: String| IndexError::Format {
-        path: path.clone(),
-        message,
-    };
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fmt(e.to_string()))?;
-    let view = st
-        .tensor("R")
-        .map_err(|_| fmt("missing tensor `R`".into()))?;
-    if view.shape() != [k_q, n] {
-        return Err(fmt(format!(
-            "tensor `R` has shape {:?}, the manifest says [{k_q}, {n}]",
-            view.shape()
-        )));
-    }
-    let data: Vec<f32> = match view.dtype() {
-        safetensors::Dtype::F32 => view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        safetensors::Dtype::F16 => view
-            .data()
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(fmt(format!(
-                "tensor `R` has dtype {other:?}, expected f16 or f32"
-            )))
-        }
-    };
-    Ok(Matrix::new(k_q, n, data)?)
-}
-
 /// Loads a complete index and checks it against the loaded model and items.
 pub fn load(dir: &Path, model: &ModelStamp, items: &ItemsStamp) -> Result<LoadedIndex> {
     let manifest = Manifest::read(dir)?;
@@ -410,10 +300,10 @@ pub fn load_unchecked(dir: &Path, manifest: Manifest) -> Result<LoadedIndex> {
             total: manifest.k_q,
         });
     }
-    let anchors = read_anchor_queries(dir)?;
+    let anchors = manifest.read_anchors(dir)?;
     if anchors.len() != manifest.k_q {
         return Err(IndexError::Format {
-            path: dir.join("anchor_queries.jsonl"),
+            path: dir.join("manifest.json"),
             message: format!(
                 "{} anchor queries, the manifest says {}",
                 anchors.len(),
@@ -421,7 +311,7 @@ pub fn load_unchecked(dir: &Path, manifest: Manifest) -> Result<LoadedIndex> {
             ),
         });
     }
-    let r = read_matrix(dir, manifest.k_q, manifest.n_items)?;
+    let r = manifest.read_matrix(dir)?;
     let cur = CurIndex::new(r, anchors.iter().map(|a| a.text.clone()).collect())?;
     Ok(LoadedIndex {
         dir: dir.to_path_buf(),
@@ -504,13 +394,14 @@ mod tests;
 
 #[cfg(test)]
 mod storable_tests {
+    use super::store::{check_storable, matrix_bytes};
     use super::*;
 
     #[test]
     fn nan_and_f16_overflow_are_refused_with_their_position() {
         let dir = tempfile::tempdir().unwrap();
         let nan = Matrix::new(2, 3, vec![0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]).unwrap();
-        let err = write_matrix(dir.path(), &nan, StoreDtype::F32)
+        let err = matrix_bytes(dir.path(), &nan, StoreDtype::F32)
             .unwrap_err()
             .to_string();
         assert!(
@@ -518,19 +409,18 @@ mod storable_tests {
             "{err}"
         );
         let big = Matrix::new(1, 2, vec![1.0, 70000.0]).unwrap();
-        let err = write_matrix(dir.path(), &big, StoreDtype::F16)
-            .unwrap_err()
-            .to_string();
+        let err = check_storable(&big, StoreDtype::F16).unwrap_err();
         assert!(err.contains("70000") && err.contains("item 1"), "{err}");
-        assert!(
-            !dir.path().join("R.safetensors").exists(),
-            "nothing written"
-        );
         // The same value is fine in f32.
-        write_matrix(dir.path(), &big, StoreDtype::F32).unwrap();
-        assert_eq!(
-            read_matrix(dir.path(), 1, 2).unwrap().data(),
-            &[1.0, 70000.0]
-        );
+        let bytes = matrix_bytes(dir.path(), &big, StoreDtype::F32).unwrap();
+        let file = store::put(dir.path(), "R", "safetensors", &bytes).unwrap();
+        let m = Manifest {
+            k_q: 1,
+            n_items: 2,
+            r_file: Some(file),
+            anchors_file: None,
+            ..tests::manifest(true)
+        };
+        assert_eq!(m.read_matrix(dir.path()).unwrap().data(), &[1.0, 70000.0]);
     }
 }

@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    read_anchor_queries, read_matrix, write_anchor_queries, write_matrix, IndexError, Manifest,
-    Result, FORMAT_VERSION,
-};
+use super::store::{anchors_bytes, check_storable, matrix_bytes, put};
+use super::{IndexError, IndexLock, Manifest, Result, FORMAT_VERSION};
 use crate::approx::Matrix;
 
 /// Shard `index` of `count` (0-based).
@@ -103,6 +101,11 @@ impl ShardSpec {
             )?;
             return Ok(Some((Self::new(index, count)?, "Kubernetes Indexed Job")));
         }
+        if var("RELEX_SHARD_COUNT").is_some() {
+            return Err(
+                "RELEX_SHARD_COUNT is set but JOB_COMPLETION_INDEX is not: run the build as a Kubernetes Indexed Job, or pass --shard i/N".into(),
+            );
+        }
         Ok(None)
     }
 
@@ -127,10 +130,14 @@ pub struct ShardStamp {
     pub row_start: usize,
     /// Anchor queries of the whole build.
     pub k_q_total: usize,
+    /// SHA-256 of the whole build's anchor-query file: shards of different anchor sets
+    /// (of the same size) are never merged. Absent in shards of format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors_sha256: Option<String>,
 }
 
 /// The shard folders found in `out`, by shard index; all must agree on the count.
-fn shard_dirs(out: &Path) -> Result<Vec<(ShardSpec, PathBuf)>> {
+pub(super) fn shard_dirs(out: &Path) -> Result<Vec<(ShardSpec, PathBuf)>> {
     let entries = std::fs::read_dir(out).map_err(|source| IndexError::Io {
         path: out.to_path_buf(),
         source,
@@ -160,9 +167,11 @@ fn shard_dirs(out: &Path) -> Result<Vec<(ShardSpec, PathBuf)>> {
 
 /// Joins the finished shards in `out` into the index in `out`: the same manifest,
 /// anchor queries and R a single build writes. Every shard must be present, finished
-/// and built with the same model, items, template and storage type. The shard folders
-/// are left in place (delete them once the merged index is checked).
-pub fn merge(out: &Path) -> Result<Manifest> {
+/// and built with the same model, items, template, storage type and anchor set; every
+/// score is checked (naming the shard of a bad one) before anything in `out` changes,
+/// and the merged index replaces a finished index there (only when `replace`) in one step. The shard folders are left
+/// in place (delete them once the merged index is checked).
+pub fn merge(out: &Path, replace: bool) -> Result<Manifest> {
     let err = |message: String| IndexError::Format {
         path: out.to_path_buf(),
         message,
@@ -216,21 +225,26 @@ pub fn merge(out: &Path) -> Result<Manifest> {
                 ),
             });
         }
-        anchors.extend(read_anchor_queries(dir)?);
+        anchors.extend(m.read_anchors(dir)?);
         manifests.push(m);
     }
     let head = &manifests[0];
     for (m, (_, dir)) in manifests.iter().zip(&shards) {
         m.check_matches(dir, &head.model, &head.items)?;
+        let whole = |m: &Manifest| {
+            m.shard
+                .as_ref()
+                .map(|s| (s.k_q_total, s.anchors_sha256.clone()))
+        };
         let same = m.dtype == head.dtype
             && m.item_template == head.item_template
             && m.n_items == head.n_items
-            && m.shard.as_ref().map(|s| s.k_q_total) == head.shard.as_ref().map(|s| s.k_q_total);
+            && whole(m) == whole(head);
         if !same {
             return Err(IndexError::Format {
                 path: dir.clone(),
                 message:
-                    "built with another storage type, item template or anchor count than shard 0"
+                    "built with another storage type, item template or anchor set than shard 0"
                         .into(),
             });
         }
@@ -242,11 +256,27 @@ pub fn merge(out: &Path) -> Result<Manifest> {
             "the shards hold {k_q} anchor rows, but the build has {expected}"
         )));
     }
+    let anchors_file = anchors_bytes(&anchors);
+    if let Some(Some(expected)) = head.shard.as_ref().map(|s| &s.anchors_sha256) {
+        if crate::files::sha256_hex(&anchors_file) != *expected {
+            return Err(err(
+                "the shards' anchor queries, joined, are not the anchor set they were built for"
+                    .into(),
+            ));
+        }
+    }
     let n = head.n_items;
     let mut data = Vec::with_capacity(k_q * n);
     for (m, (_, dir)) in manifests.iter().zip(&shards) {
-        data.extend_from_slice(read_matrix(dir, m.k_q, n)?.data());
+        let rows = m.read_matrix(dir)?;
+        check_storable(&rows, head.dtype).map_err(|message| IndexError::Format {
+            path: dir.clone(),
+            message,
+        })?;
+        data.extend_from_slice(rows.data());
     }
+    let r = Matrix::new(k_q, n, data)?;
+    let r_bytes = matrix_bytes(out, &r, head.dtype)?;
     let merged = Manifest {
         format_version: FORMAT_VERSION,
         model: head.model.clone(),
@@ -259,10 +289,22 @@ pub fn merge(out: &Path) -> Result<Manifest> {
         rows_done: k_q,
         complete: true,
         shard: None,
+        anchors_file: None,
+        r_file: None,
     };
-    write_anchor_queries(out, &anchors)?;
-    write_matrix(out, &Matrix::new(k_q, n, data)?, head.dtype)?;
-    merged.write(out)?;
+    // Everything is checked: now write, and make the index visible in one step.
+    let _lock = IndexLock::acquire(out, "index merge")?;
+    if !replace && Manifest::read(out).is_ok_and(|m| m.complete) {
+        return Err(IndexError::AlreadyExists {
+            path: out.to_path_buf(),
+        });
+    }
+    let merged = Manifest {
+        anchors_file: Some(put(out, "anchor_queries", "jsonl", &anchors_file)?),
+        r_file: Some(put(out, "R", "safetensors", &r_bytes)?),
+        ..merged
+    };
+    merged.commit(out)?;
     Ok(merged)
 }
 
@@ -330,6 +372,8 @@ mod tests {
         );
         let half = ShardSpec::from_env(env(&[("JOB_COMPLETION_INDEX", "0")]));
         assert!(half.unwrap_err().contains("RELEX_SHARD_COUNT"));
+        let other_half = ShardSpec::from_env(env(&[("RELEX_SHARD_COUNT", "3")]));
+        assert!(other_half.unwrap_err().contains("JOB_COMPLETION_INDEX"));
         let out_of_range = ShardSpec::from_env(env(&[
             ("SLURM_ARRAY_TASK_ID", "5"),
             ("SLURM_ARRAY_TASK_COUNT", "4"),

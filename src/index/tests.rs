@@ -16,7 +16,7 @@ fn stamp() -> (ModelStamp, ItemsStamp) {
     )
 }
 
-fn manifest(complete: bool) -> Manifest {
+pub(super) fn manifest(complete: bool) -> Manifest {
     let (model, items) = stamp();
     Manifest {
         format_version: FORMAT_VERSION,
@@ -30,32 +30,56 @@ fn manifest(complete: bool) -> Manifest {
         rows_done: if complete { 2 } else { 1 },
         complete,
         shard: None,
+        anchors_file: Some(FileRef {
+            name: "anchor_queries-none.jsonl".into(),
+            sha256: "0".into(),
+        }),
+        r_file: complete.then(|| FileRef {
+            name: "R-none.safetensors".into(),
+            sha256: "0".into(),
+        }),
     }
+}
+
+fn two_anchors() -> Vec<AnchorQuery> {
+    vec![
+        AnchorQuery {
+            id: "q1".into(),
+            text: "a".into(),
+            pseudo: false,
+        },
+        AnchorQuery {
+            id: "q2".into(),
+            text: "b".into(),
+            pseudo: false,
+        },
+    ]
+}
+
+/// A complete index of `r` (2 × 3) written as a build commits one.
+fn write_index(d: &Path, r: &Matrix) -> Manifest {
+    let anchors = store::put(
+        d,
+        "anchor_queries",
+        "jsonl",
+        &store::anchors_bytes(&two_anchors()),
+    );
+    let bytes = store::matrix_bytes(d, r, StoreDtype::F16).unwrap();
+    let m = Manifest {
+        anchors_file: Some(anchors.unwrap()),
+        r_file: Some(store::put(d, "R", "safetensors", &bytes).unwrap()),
+        ..manifest(true)
+    };
+    m.commit(d).unwrap();
+    m
 }
 
 #[test]
 fn round_trip_and_mismatch_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    manifest(true).write(d).unwrap();
-    write_anchor_queries(
-        d,
-        &[
-            AnchorQuery {
-                id: "q1".into(),
-                text: "a".into(),
-                pseudo: false,
-            },
-            AnchorQuery {
-                id: "q2".into(),
-                text: "b".into(),
-                pseudo: false,
-            },
-        ],
-    )
-    .unwrap();
     let r = Matrix::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.5, -6.25]).unwrap();
-    write_matrix(d, &r, StoreDtype::F16).unwrap();
+    write_index(d, &r);
     let (model, items) = stamp();
     let loaded = load(d, &model, &items).unwrap();
     assert_eq!(loaded.cur.r().data(), r.data());
@@ -136,4 +160,45 @@ fn atomic_write_leaves_no_temp_file() {
     write_atomic(&p, b"{\"a\":1}").unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Any single byte flipped in the manifest or in a data file is an error or changes
+/// nothing: never a silently different R or anchor list.
+#[test]
+fn every_byte_flip_in_an_index_folder_is_caught_or_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = Matrix::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.5, -6.25]).unwrap();
+    let m = write_index(d, &r);
+    let (model, items) = stamp();
+    let good = load(d, &model, &items).unwrap();
+    let files = [
+        "manifest.json".to_string(),
+        m.anchors_file.clone().unwrap().name,
+        m.r_file.clone().unwrap().name,
+    ];
+    for name in files {
+        let path = d.join(&name);
+        let original = std::fs::read(&path).unwrap();
+        for at in 0..original.len() {
+            for bit in [0x01u8, 0x20, 0x80] {
+                let mut bytes = original.clone();
+                bytes[at] ^= bit;
+                std::fs::write(&path, &bytes).unwrap();
+                if let Ok(loaded) = load(d, &model, &items) {
+                    assert_eq!(
+                        loaded.cur.r().data(),
+                        good.cur.r().data(),
+                        "{name} byte {at} ^ {bit:#x}: R changed silently"
+                    );
+                    assert_eq!(
+                        loaded.anchors, good.anchors,
+                        "{name} byte {at} ^ {bit:#x}: anchors changed silently"
+                    );
+                    assert_eq!(loaded.manifest.k_q, 2);
+                }
+            }
+        }
+        std::fs::write(&path, &original).unwrap();
+    }
 }

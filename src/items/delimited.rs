@@ -249,6 +249,21 @@ pub(crate) fn parse<R: Row>(
                     )
                     .into_error(path));
                 }
+                // `id;title;text` read with commas is one column named by all three:
+                // a semicolon-separated file would otherwise load as one text per line,
+                // header included.
+                if found.is_none() && rec.len() == 1 && semicolon_header::<R>(&names[0]) {
+                    return Err(RowError::new(
+                        line,
+                        None,
+                        ErrorKind::MissingField,
+                        format!(
+                            "the first line `{}` looks like a header separated by semicolons; relex reads comma-separated .csv and tab-separated .tsv files: convert the file, or save it with commas",
+                            names[0]
+                        ),
+                    )
+                    .into_error(path));
+                }
                 columns = Some(found);
                 if is_header {
                     continue;
@@ -289,6 +304,16 @@ pub(crate) fn parse<R: Row>(
         }
     }
     Ok(col)
+}
+
+/// Whether a lone (lower-cased) header field is a header split by `;` instead: it names
+/// a text or id column among its parts.
+fn semicolon_header<R: Row>(field: &str) -> bool {
+    let names: Vec<&str> = field.split(';').map(str::trim).collect();
+    names.len() > 1
+        && names
+            .iter()
+            .any(|n| matches!(*n, "text" | "id" | "_id") || (R::IS_QUERY && *n == "query"))
 }
 
 /// Whether `record` (from a record's first byte to the end of the file) leaves a quoted

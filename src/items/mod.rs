@@ -50,6 +50,9 @@ pub fn ce_texts(items: &[Item], template: &str) -> Vec<String> {
     items.iter().map(|it| it.ce_text(template)).collect()
 }
 
+/// How an item without a title is written by default: its text alone.
+pub const UNTITLED_TEMPLATE: &str = "{text}";
+
 /// How many individual errors a report keeps; counts cover the rest.
 pub const MAX_REPORTED_ERRORS: usize = 20;
 
@@ -83,9 +86,16 @@ impl Item {
     /// parts exist to separate title from text, so keeping them would feed
     /// the model a dangling separator it never saw in training.
     pub fn ce_text(&self, template: &str) -> String {
+        self.ce_text_or(template, UNTITLED_TEMPLATE)
+    }
+
+    /// [`Item::ce_text`], writing an item without a title with `untitled` (`{text}`
+    /// placeholder) instead of its text alone: for models that need a marker in every item.
+    pub fn ce_text_or(&self, template: &str, untitled: &str) -> String {
         match self.title.as_deref() {
             Some(title) if !title.is_empty() => fill_template(template, title, &self.text),
-            _ => self.text.clone(),
+            _ if untitled == UNTITLED_TEMPLATE => self.text.clone(),
+            _ => fill_template(untitled, "", &self.text),
         }
     }
 }

@@ -13,14 +13,19 @@ use std::time::{Duration, Instant};
 
 use super::ModelError;
 
-/// How long a download may go without progress before it is abandoned.
-pub fn stall_timeout() -> Duration {
-    let secs = std::env::var("RELEX_HUB_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&s| s > 0)
-        .unwrap_or(60);
-    Duration::from_secs(secs)
+/// How long a download may go without progress before it is abandoned; a value of
+/// `RELEX_HUB_TIMEOUT_SECS` that is not a positive whole number of seconds is an error
+/// (it was once ignored in silence).
+pub fn stall_timeout(var: Option<String>) -> Result<Duration, String> {
+    let Some(v) = var else {
+        return Ok(Duration::from_secs(60));
+    };
+    match v.trim().parse::<u64>() {
+        Ok(s) if s > 0 => Ok(Duration::from_secs(s)),
+        _ => Err(format!(
+            "RELEX_HUB_TIMEOUT_SECS={v} is not a positive whole number of seconds"
+        )),
+    }
 }
 
 /// Counts downloaded bytes into a shared counter (the watchdog's pulse).
@@ -50,6 +55,7 @@ pub fn fetch(id: &str) -> Result<PathBuf, ModelError> {
         id: id.to_string(),
         message,
     };
+    let timeout = stall_timeout(std::env::var("RELEX_HUB_TIMEOUT_SECS").ok()).map_err(hub_err)?;
     let cache = hf_hub::Cache::from_env();
     let cached = cache.model(id.to_string());
     let cached_folder = || -> Option<PathBuf> {
@@ -75,7 +81,7 @@ pub fn fetch(id: &str) -> Result<PathBuf, ModelError> {
             let _ = tx.send(download(&thread_id, &thread_pulse));
         })
         .map_err(|e| hub_err(format!("cannot start the download thread: {e}")))?;
-    watch(&rx, &pulse, stall_timeout()).unwrap_or_else(|waited| {
+    watch(&rx, &pulse, timeout).unwrap_or_else(|waited| {
         Err(hub_err(format!(
             "no answer from the hub for {} s (no network, or a proxy that does not respond?); \
              pass a local model folder, or set RELEX_HUB_TIMEOUT_SECS to wait longer",
@@ -180,6 +186,19 @@ impl Repo<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stall_timeout_is_read_or_refused_by_value() {
+        assert_eq!(stall_timeout(None), Ok(Duration::from_secs(60)));
+        assert_eq!(
+            stall_timeout(Some(" 5 ".into())),
+            Ok(Duration::from_secs(5))
+        );
+        for bad in ["0", "-3", "ten", "1.5", ""] {
+            let err = stall_timeout(Some(bad.into())).unwrap_err();
+            assert!(err.contains("RELEX_HUB_TIMEOUT_SECS"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn the_watchdog_gives_up_on_a_silent_download_and_waits_for_a_moving_one() {

@@ -44,6 +44,8 @@ pub(crate) struct Facts {
     pub layers: usize,
     pub parameters: usize,
     pub item_template: String,
+    /// See [`ModelInfo::untitled_item_template`].
+    pub untitled_item_template: String,
     pub mention_markers: Option<[String; 2]>,
 }
 
@@ -51,7 +53,20 @@ impl CrossEncoder {
     /// Loads from a folder, a checkpoint or a hub id.
     pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, ModelError> {
         let backend = device::resolve(opts.device)?;
-        match ModelSource::parse(spec)? {
+        let source = ModelSource::parse(spec)?;
+        if let (Some(tok), ModelSource::Folder(_) | ModelSource::Hub(_)) =
+            (&opts.tokenizer, &source)
+        {
+            // A folder's own tokenizer files decide its ids; taking another in silence
+            // would score with one tokenizer and report the other.
+            return Err(ModelError::Input {
+                message: format!(
+                    "{}: a separate tokenizer applies to checkpoints only; the model {spec} brings its own tokenizer files",
+                    tok.display()
+                ),
+            });
+        }
+        match source {
             ModelSource::Folder(dir) => Self::load_folder_on(&dir, opts, backend, spec),
             ModelSource::Checkpoint(path) => {
                 require_cpu(&backend, "a reference-code checkpoint")?;
@@ -60,7 +75,7 @@ impl CrossEncoder {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| path.display().to_string());
                 let parts = zeshel::load_checkpoint(&path, opts)?;
-                finish(parts, name, path.display().to_string())
+                finish(parts, name, path.display().to_string(), opts)
             }
             ModelSource::Hub(id) => {
                 let dir = hub::fetch(&id)?;
@@ -107,12 +122,17 @@ impl CrossEncoder {
                 qwen3::load(&files, opts)?
             }
         };
-        finish(parts, display_name(name), dir.display().to_string())
+        finish(parts, display_name(name), dir.display().to_string(), opts)
     }
 }
 
 /// The loaded model with its one [`ModelInfo`].
-fn finish(parts: Parts, name: String, source: String) -> Result<CrossEncoder, ModelError> {
+fn finish(
+    parts: Parts,
+    name: String,
+    source: String,
+    opts: &LoadOptions,
+) -> Result<CrossEncoder, ModelError> {
     let Parts {
         runner,
         device,
@@ -120,8 +140,13 @@ fn finish(parts: Parts, name: String, source: String) -> Result<CrossEncoder, Mo
         input,
         facts: f,
         scoring_files,
-        settings,
+        mut settings,
     } = parts;
+    let mut f = f;
+    if let Some(template) = &opts.item_template {
+        settings.push_str(&format!("|item-template-override={template}"));
+        f.item_template = template.clone();
+    }
     let files: Vec<&Path> = scoring_files.iter().map(PathBuf::as_path).collect();
     let info = ModelInfo {
         name,
@@ -138,6 +163,7 @@ fn finish(parts: Parts, name: String, source: String) -> Result<CrossEncoder, Mo
         parameters: f.parameters,
         fingerprint: weights::scoring_fingerprint(&files, &tokens.fingerprint(), &settings)?,
         item_template: f.item_template,
+        untitled_item_template: f.untitled_item_template,
         mention_markers: f.mention_markers,
         device,
     };

@@ -143,6 +143,9 @@ pub struct LoadOptions {
     pub device: DeviceSpec,
     /// Storage and compute type on a GPU (default f16); the CPU kernels always use f32.
     pub precision: Precision,
+    /// Replaces the model's item template (`{title}`, `{text}`); part of the scoring
+    /// fingerprint, so indexes and caches made under another template are not reused.
+    pub item_template: Option<String>,
 }
 
 /// How query and item texts become one input row.
@@ -175,6 +178,9 @@ pub struct ModelInfo {
     pub parameters: usize,
     pub fingerprint: String,
     pub item_template: String,
+    /// How an item without a title is written: just its text, unless the scoring head
+    /// needs a marker in every item (`[unused2] {text}` for w_embeds pooling).
+    pub untitled_item_template: String,
     pub mention_markers: Option<[String; 2]>,
     pub device: String,
 }
@@ -218,6 +224,17 @@ pub(crate) enum Runner {
 /// The default item template when a model does not say: title and text joined by the
 /// separator token BERT already knows from pair training.
 pub const DEFAULT_ITEM_TEMPLATE: &str = crate::items::DEFAULT_TEMPLATE;
+
+impl ModelInfo {
+    /// The item texts as this model scores them: its template, and its untitled form
+    /// for items without a title. Every caller that pairs items with this model uses it.
+    pub fn item_texts(&self, items: &[crate::items::Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|it| it.ce_text_or(&self.item_template, &self.untitled_item_template))
+            .collect()
+    }
+}
 
 impl CrossEncoder {
     /// A loaded model from its parts ([`load`] is the one caller).

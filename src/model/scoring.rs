@@ -488,6 +488,27 @@ mod tests {
         assert_eq!(parallel, serial);
     }
 
+    /// No pairs, no batches: on several threads the batch split once divided by zero.
+    #[test]
+    fn no_pairs_score_nothing_on_any_thread_count() {
+        let model = tiny_model();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let mut calls = 0;
+            pool.install(|| {
+                model.score_encoded(&[], &ScoreOptions::default(), &mut |_, _| {
+                    calls += 1;
+                    ControlFlow::Continue(())
+                })
+            })
+            .expect("empty input scores");
+            assert_eq!(calls, 0);
+        }
+    }
+
     #[test]
     fn a_break_stops_batches_side_by_side() {
         let model = tiny_model();

@@ -63,6 +63,15 @@ impl Weights {
                 tensors.insert(name, t);
             }
         } else {
+            if !is_zip(path).map_err(io_err)? {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: "not a zip archive: a legacy (pre-1.6) PyTorch pickle or another \
+                              file; load it in PyTorch and save it again with torch.save (the zip \
+                              format), or convert it to safetensors"
+                        .into(),
+                });
+            }
             let pth =
                 candle_core::pickle::PthTensors::new(path, state_dict_key).map_err(corrupt)?;
             let names: Vec<String> = pth
@@ -277,4 +286,13 @@ pub fn fingerprint_files(files: &[&Path]) -> Result<String, ModelError> {
     }
     let digest = hasher.finalize();
     Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `path` starts like a zip archive (PyTorch's format since 1.6).
+fn is_zip(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path)?;
+    let n = f.read(&mut magic)?;
+    Ok(n == 4 && magic == *b"PK\x03\x04")
 }

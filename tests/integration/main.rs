@@ -6,6 +6,7 @@ mod cli_families;
 mod default_model_parity;
 mod family_parity;
 mod index_resume;
+mod integrity;
 mod model_parity;
 mod support;
 mod ui_app;

@@ -1,5 +1,5 @@
 //! Parity of relex's candle cross-encoder with transformers, on golden numbers recorded
-//! by `scripts/make_parity_data.py` (tiny BERT, MiniLM vocabulary, f16 weights).
+//! by `tests/data/generators/make_parity_data.py` (tiny BERT, MiniLM vocabulary, f16 weights).
 
 use std::path::Path;
 
@@ -205,4 +205,74 @@ fn bad_model_folders_name_the_file_or_tensor() {
         .unwrap()
         .to_string();
     assert!(err.contains("config.json") && err.contains("gpt2"), "{err}");
+}
+
+#[derive(Deserialize)]
+struct CasedGolden {
+    cased_words: Vec<String>,
+    first_unused: usize,
+    tokenizer_config: serde_json::Value,
+    pairs: Vec<CasedPair>,
+}
+
+#[derive(Deserialize)]
+struct CasedPair {
+    query: String,
+    item: String,
+    input_ids: Vec<u32>,
+    score: f32,
+}
+
+/// A BERT folder with only a vocab.txt reads `do_lower_case` (and the accent rule that
+/// follows it) from tokenizer_config.json, as transformers does: the folder of
+/// `tests/data/generators/make_cased_vocab.py` (tiny-ce with cased words in its vocabulary
+/// and `do_lower_case: false`) is rebuilt here and scored against transformers' numbers.
+#[test]
+fn cased_vocab_txt_folder_matches_transformers() {
+    let text = std::fs::read_to_string("tests/data/tiny_ce_cased_golden.json").expect("golden");
+    let g: CasedGolden = serde_json::from_str(&text).expect("golden json");
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new("tests/data/tiny-ce");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut vocab: Vec<String> = std::fs::read_to_string(src.join("vocab.txt"))
+        .unwrap()
+        .split('\n')
+        .map(str::to_string)
+        .collect();
+    for (i, word) in g.cased_words.iter().enumerate() {
+        let old = format!("[unused{}]", g.first_unused + i);
+        let at = vocab.iter().position(|l| *l == old).expect("unused slot");
+        vocab[at] = word.clone();
+    }
+    std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n")).unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        g.tokenizer_config.to_string(),
+    )
+    .unwrap();
+    let m = CrossEncoder::load(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let mut cased_ids_differ = false;
+    for p in &g.pairs {
+        let enc = m.encode(&p.query, &[p.item.as_str()]).unwrap().remove(0);
+        assert_eq!(enc.ids, p.input_ids, "ids for {:?} / {:?}", p.query, p.item);
+        let lower = m
+            .encode(&p.query.to_lowercase(), &[p.item.to_lowercase().as_str()])
+            .unwrap()
+            .remove(0);
+        cased_ids_differ |= lower.ids != enc.ids;
+        let s = m
+            .score(&p.query, &[p.item.as_str()], &ScoreOptions::default())
+            .unwrap()[0]
+            .logit;
+        assert!(
+            (s - p.score).abs() <= TOL,
+            "{:?} / {:?}: relex {s}, transformers {}",
+            p.query,
+            p.item,
+            p.score
+        );
+    }
+    assert!(cased_ids_differ, "the fixture exercises case");
 }

@@ -22,6 +22,9 @@ use crate::model::load::{
 use crate::model::weights::Weights;
 use crate::model::{Input, LoadOptions, ModelError, Runner};
 
+/// The token that marks where an item starts, for w_embeds pooling.
+const ITEM_MARKER: &str = "[unused2]";
+
 /// Which rows of the final hidden states the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputRows {
@@ -449,7 +452,7 @@ pub(crate) fn load(
     }
     let markers = cfg.relex_mention_markers.clone();
     if let Some([a, b]) = &markers {
-        tokens.register_special_tokens(&[a, b, "[unused2]"])?;
+        tokens.register_special_tokens(&[a, b, ITEM_MARKER])?;
     }
     let plan = match pooling {
         Pooling::ClsPooler if roberta_head => xlm_roberta::head_plan(label),
@@ -462,7 +465,7 @@ pub(crate) fn load(
             let [a, b] = markers
                 .clone()
                 .unwrap_or(["[unused0]".into(), "[unused1]".into()]);
-            HeadPlan::SpecialTokens(special_token_head(&tokens, &a, &b, "[unused2]")?)
+            HeadPlan::SpecialTokens(special_token_head(&tokens, &a, &b, ITEM_MARKER)?)
         }
         Pooling::Mean | Pooling::LastToken => {
             return Err(files.config_error(format!(
@@ -514,6 +517,13 @@ pub(crate) fn load(
             layers: cfg.num_hidden_layers,
             parameters: weights.parameter_count(),
             item_template,
+            // The w_embeds head reads the item marker's row: an item without a title
+            // still gets the marker, as the reference code packs it (`[unused2] text`).
+            untitled_item_template: if pooling == Pooling::WEmbeds {
+                format!("{ITEM_MARKER} {{text}}")
+            } else {
+                crate::items::UNTITLED_TEMPLATE.into()
+            },
             mention_markers: markers,
         },
         scoring_files: vec![config_path.to_path_buf(), files.weights.to_path_buf()],

@@ -111,7 +111,8 @@ impl PairEncoder {
                 message: e.to_string(),
             })?
         } else if vocab.exists() {
-            wordpiece_from_vocab(&vocab, lowercase)?
+            let settings = WordPieceSettings::read(dir, lowercase)?;
+            wordpiece_from_vocab(&vocab, settings)?
         } else {
             return Err(ModelError::Tokenizer {
                 path: dir.to_path_buf(),
@@ -123,7 +124,9 @@ impl PairEncoder {
 
     pub fn from_file(path: &Path, max_length: usize) -> Result<Self, ModelError> {
         let tokenizer = if path.extension().and_then(|e| e.to_str()) == Some("txt") {
-            wordpiece_from_vocab(path, true)?
+            // A bare vocab.txt takes its settings from a tokenizer_config.json beside it.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            wordpiece_from_vocab(path, WordPieceSettings::read(dir, true)?)?
         } else {
             Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
                 path: path.to_path_buf(),
@@ -490,8 +493,60 @@ fn longest_first(a: usize, b: usize, max: usize) -> (usize, usize) {
     (n1.min(a), n2.min(b))
 }
 
+/// The normaliser settings of a vocab.txt-only BERT tokenizer, read from the
+/// `tokenizer_config.json` beside it as transformers reads them (`do_lower_case`,
+/// `strip_accents`, `tokenize_chinese_chars`); a key that is absent keeps transformers'
+/// default, and `lowercase` is the family's default for `do_lower_case`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WordPieceSettings {
+    pub lowercase: bool,
+    /// `None`: strip accents exactly when lower-casing (BERT's rule).
+    pub strip_accents: Option<bool>,
+    pub chinese_chars: bool,
+}
+
+impl WordPieceSettings {
+    pub fn read(dir: &Path, lowercase: bool) -> Result<Self, ModelError> {
+        let mut settings = Self {
+            lowercase,
+            strip_accents: None,
+            chinese_chars: true,
+        };
+        let path = dir.join("tokenizer_config.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(settings),
+            Err(source) => return Err(ModelError::Io { path, source }),
+        };
+        let err = |message: String| ModelError::Tokenizer {
+            path: path.clone(),
+            message,
+        };
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| err(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let flag = |key: &str| -> Result<Option<bool>, ModelError> {
+            match json.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
+                Some(other) => Err(err(format!("`{key}` is {other}, expected true or false"))),
+            }
+        };
+        if let Some(b) = flag("do_lower_case")? {
+            settings.lowercase = b;
+        }
+        settings.strip_accents = flag("strip_accents")?;
+        if let Some(b) = flag("tokenize_chinese_chars")? {
+            settings.chinese_chars = b;
+        }
+        Ok(settings)
+    }
+}
+
 /// BERT WordPiece from a bare `vocab.txt`, as transformers' BertTokenizerFast builds it.
-fn wordpiece_from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer, ModelError> {
+fn wordpiece_from_vocab(
+    vocab: &Path,
+    settings: WordPieceSettings,
+) -> Result<Tokenizer, ModelError> {
     let err = |message: String| ModelError::Tokenizer {
         path: vocab.to_path_buf(),
         message,
@@ -513,9 +568,11 @@ fn wordpiece_from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer, Mode
     tokenizer
         .with_normalizer(Some(BertNormalizer::new(
             true,
-            true,
-            Some(lowercase),
-            lowercase,
+            settings.chinese_chars,
+            // Spelled out (BERT's rule for `None`), so the tokenizer serialises, and
+            // fingerprints, as it always did for uncased folders.
+            Some(settings.strip_accents.unwrap_or(settings.lowercase)),
+            settings.lowercase,
         )))
         .map_err(|e| err(e.to_string()))?;
     tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));

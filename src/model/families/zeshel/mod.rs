@@ -223,6 +223,8 @@ pub(crate) fn load_checkpoint(path: &Path, opts: &LoadOptions) -> Result<Parts, 
             layers: cfg.num_hidden_layers,
             parameters: weights.parameter_count(),
             item_template: ITEM_TEMPLATE.to_string(),
+            // The packing itself gives an item without a marker an empty title.
+            untitled_item_template: crate::items::UNTITLED_TEMPLATE.into(),
             mention_markers: Some([ENT_START_TAG.to_string(), ENT_END_TAG.to_string()]),
         },
         scoring_files: vec![path.to_path_buf()],
