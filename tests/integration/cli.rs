@@ -4,12 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-fn relex(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_relex"))
-        .args(args)
-        .output()
-        .expect("relex runs")
-}
+use crate::support::relex;
 
 fn items_file(dir: &Path) -> String {
     let p = dir.join("items.jsonl");

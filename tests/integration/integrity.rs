@@ -5,12 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn relex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relex"))
-        .args(args)
-        .output()
-        .expect("relex runs")
-}
+use crate::support::relex;
 
 fn ok(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
