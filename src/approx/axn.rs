@@ -80,33 +80,68 @@ impl SparseScores {
         seed: u64,
     ) -> Result<Self> {
         let n = r.cols();
-        let per_row = per_row.min(n);
         let rows = (0..r.rows())
             .map(|q| {
-                let mut cols: Vec<usize> = first_stage
+                let first = first_stage
                     .and_then(|f| f.get(q))
-                    .map(|f| {
-                        f.iter()
-                            .copied()
-                            .filter(|&j| j < n)
-                            .take(retrieved.min(per_row))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut taken: HashSet<usize> = cols.iter().copied().collect();
-                let mut rng = SplitMix64::for_stream(seed, q as u64);
-                while cols.len() < per_row {
-                    let j = rng.below(n);
-                    if taken.insert(j) {
-                        cols.push(j);
-                    }
-                }
+                    .map_or(&[][..], Vec::as_slice);
                 let row = r.row(q);
-                cols.into_iter().map(|j| (j, row[j])).collect()
+                row_columns(n, first, retrieved, per_row, seed, q)
+                    .into_iter()
+                    .map(|j| (j, row[j]))
+                    .collect()
             })
             .collect();
         Ok(Self { n_items: n, rows })
     }
+}
+
+/// The items a sparse index scores for anchor query `q` of `n` items: the first stage's
+/// items in order up to `retrieved`, then random items (seeded per row) up to `per_row`
+/// in all. A real sparse build and its simulation on a dense `R` both take their entries
+/// from here, so they observe the same entries.
+pub fn row_columns(
+    n: usize,
+    first_stage: &[usize],
+    retrieved: usize,
+    per_row: usize,
+    seed: u64,
+    q: usize,
+) -> Vec<usize> {
+    let per_row = per_row.min(n);
+    let mut cols: Vec<usize> = first_stage
+        .iter()
+        .copied()
+        .filter(|&j| j < n)
+        .take(retrieved.min(per_row))
+        .collect();
+    let mut taken: HashSet<usize> = cols.iter().copied().collect();
+    let mut rng = SplitMix64::for_stream(seed, q as u64);
+    while cols.len() < per_row {
+        let j = rng.below(n);
+        if taken.insert(j) {
+            cols.push(j);
+        }
+    }
+    cols
+}
+
+/// Items of each anchor query retrieved by the first stage (TF-IDF over the item texts,
+/// from the anchor query's text), best first.
+pub fn first_stage(
+    anchor_texts: &[String],
+    tfidf: &super::TfIdfIndex,
+    retrieved: usize,
+) -> Vec<Vec<usize>> {
+    anchor_texts
+        .par_iter()
+        .map(|q| top_k_indices(&tfidf.scores(q), retrieved))
+        .collect()
+}
+
+/// How many of a row's `per_row` items the first stage retrieves.
+pub fn retrieved_per_row(per_row: usize) -> usize {
+    (per_row as f64 * FIRST_STAGE_SHARE).round() as usize
 }
 
 /// Items per anchor query a sparse index scores by default: 5% of the catalogue, at
@@ -129,18 +164,12 @@ pub fn index_from_dense(
     per_row: usize,
     params: &AxnFactorParams,
 ) -> Result<AxnIndex> {
-    let retrieved = (per_row as f64 * FIRST_STAGE_SHARE).round() as usize;
-    let first_stage: Option<Vec<Vec<usize>>> = match (anchor_texts, tfidf) {
-        (Some(texts), Some(t)) if texts.len() == r.rows() => Some(
-            texts
-                .par_iter()
-                .map(|q| top_k_indices(&t.scores(q), retrieved))
-                .collect(),
-        ),
+    let retrieved = retrieved_per_row(per_row);
+    let first: Option<Vec<Vec<usize>>> = match (anchor_texts, tfidf) {
+        (Some(texts), Some(t)) if texts.len() == r.rows() => Some(first_stage(texts, t, retrieved)),
         _ => None,
     };
-    let sparse =
-        SparseScores::sample_dense(r, first_stage.as_deref(), retrieved, per_row, params.seed)?;
+    let sparse = SparseScores::sample_dense(r, first.as_deref(), retrieved, per_row, params.seed)?;
     AxnIndex::factorize(&sparse, params)
 }
 
@@ -320,6 +349,34 @@ impl AxnIndex {
 
     pub fn n_items(&self) -> usize {
         self.v.cols()
+    }
+
+    /// The stored form: item embeddings `d × N`, item biases, the ridge strength.
+    pub fn parts(&self) -> (&Matrix, &[f32], f64) {
+        (&self.v, &self.bias, self.lambda)
+    }
+
+    /// An index from its stored form (see [`AxnIndex::parts`]).
+    pub fn from_parts(
+        v: Matrix,
+        bias: Vec<f32>,
+        lambda: f64,
+        indexing_calls: usize,
+    ) -> Result<Self> {
+        if bias.len() != v.cols() || v.rows() == 0 {
+            return Err(ApproxError::InvalidInput(format!(
+                "AXN embeddings of {} × {} with {} biases",
+                v.rows(),
+                v.cols(),
+                bias.len()
+            )));
+        }
+        Ok(Self {
+            v,
+            bias,
+            lambda,
+            indexing_calls,
+        })
     }
 
     pub fn rank(&self) -> usize {

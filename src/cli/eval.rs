@@ -291,7 +291,7 @@ fn matrix_from_index(a: &EvalArgs, dir: &std::path::Path) -> anyhow::Result<Prep
         }
         m
     };
-    let r = idx.cur.r();
+    let r = idx.require_dense()?.r();
     let mut all = r.data().to_vec();
     all.extend_from_slice(exact.data());
     let matrix = Matrix::new(r.rows() + exact.rows(), n, all)?;

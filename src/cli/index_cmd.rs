@@ -64,6 +64,14 @@ pub struct BuildArgs {
     /// rows are split among them and merged at the end. Replaces --device.
     #[arg(long, value_parser = parse_devices, conflicts_with = "shard")]
     pub devices: Option<DeviceList>,
+    /// A sparse (AXN) index: each anchor query is scored against only --per-row items
+    /// (most retrieved by TF-IDF, the rest random), k_q × k_s CE calls instead of k_q × N;
+    /// only the AXN method searches it.
+    #[arg(long, conflicts_with_all = ["shard", "devices"])]
+    pub sparse: bool,
+    /// Items per anchor query of a sparse index (default: 5 % of the items, at least 200).
+    #[arg(long, requires = "sparse", value_parser = super::at_least_one)]
+    pub per_row: Option<usize>,
 }
 
 /// A comma-separated device list, as one clap value.
@@ -120,6 +128,46 @@ pub fn run(cmd: &IndexCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A sparse (AXN) build: the plan (TF-IDF's items and random ones per anchor query),
+/// then the rows, then the factorisation.
+fn build_sparse(
+    a: &BuildArgs,
+    model: &crate::model::CrossEncoder,
+    items: &[crate::items::Item],
+    job: &BuildJob<'_>,
+) -> anyhow::Result<()> {
+    let n = items.len();
+    let plain = crate::items::ce_texts(items, crate::items::PLAIN_TEXT_TEMPLATE);
+    let tfidf = crate::approx::TfIdfIndex::build(&plain)?;
+    let anchor_texts: Vec<String> = job.anchors.iter().map(|q| q.text.clone()).collect();
+    let per_row = a
+        .per_row
+        .unwrap_or_else(|| crate::approx::axn::default_per_row(n));
+    let plan = index::SparsePlan::new(&anchor_texts, &tfidf, n, per_row);
+    let k_q = job.anchors.len();
+    eprintln!(
+        "building a sparse index: {k_q} anchor queries × {} items = {} CE calls (a dense index: {})",
+        plan.layout.per_row,
+        plan.calls(),
+        k_q * n
+    );
+    let mut spec = job.spec(model, 0..k_q, None);
+    spec.sparse = Some(plan);
+    let mut progress = Progress::new("sparse index");
+    let manifest = index::build(spec, &a.out, a.resume, &mut |p| {
+        progress.update(p.rows_done * p.n_items + p.pairs_done, p.k_q * p.n_items);
+        ControlFlow::Continue(())
+    })?;
+    eprintln!(
+        "sparse index written to {} (k_q = {}, k_s = {}, N = {})",
+        a.out.display(),
+        manifest.k_q,
+        manifest.sparse.as_ref().map_or(0, |s| s.per_row),
+        manifest.n_items
+    );
+    Ok(())
 }
 
 /// The anchor queries of `path`, the first `k_q` of them when given; says so when the
@@ -183,6 +231,14 @@ fn build(a: &BuildArgs) -> anyhow::Result<()> {
         dtype: a.dtype,
         item_template: &template,
     };
+    if a.sparse {
+        if shard.is_some() {
+            anyhow::bail!(
+                "sparse builds run in one process for now: build without a shard (unset the scheduler's shard variables)"
+            );
+        }
+        return build_sparse(a, &model, &list.items, &job);
+    }
     if let Some(s) = shard {
         if s.count > k_q {
             anyhow::bail!(
@@ -299,6 +355,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
         shard: None,
         anchors_file: Some(anchors_file),
         r_file: Some(r_file),
+        sparse: None,
     };
     manifest.commit(&a.out)?;
     eprintln!(

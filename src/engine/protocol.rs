@@ -167,6 +167,9 @@ pub enum Request {
         anchor_queries: Option<PathBuf>,
         k_q: usize,
         out: PathBuf,
+        /// A sparse (AXN) index: each anchor query against 5 % of the items (TF-IDF's
+        /// best and random ones), searched by AXN only.
+        sparse: bool,
     },
     /// Per-item plot data: the approximation of `item` as anchor items are added. Not a
     /// job: it is answered from the last search, in order with the jobs.
@@ -248,6 +251,8 @@ pub struct IndexSummary {
     pub k_q: usize,
     pub n_items: usize,
     pub pseudo_queries: bool,
+    /// Items per anchor query of a sparse (AXN) index; `None` for a dense one.
+    pub sparse_per_row: Option<usize>,
 }
 
 #[derive(Debug, Clone)]

@@ -406,6 +406,7 @@ fn an_index_that_stops_matching_is_unloaded_with_an_event() {
             anchor_queries: None,
             k_q: 8,
             out: out.clone(),
+            sparse: false,
         })
         .unwrap();
     let ev = run_until_finished(&mut e, &[build]);
@@ -442,3 +443,31 @@ fn an_index_that_stops_matching_is_unloaded_with_an_event() {
 
 // The explorer's jobs (comparison, explanation, query sets).
 mod explore;
+
+/// The engine builds a sparse index on request; AXN searches it, ANNCUR is refused with
+/// a message that says the index is sparse.
+#[test]
+fn a_sparse_index_built_by_the_engine_serves_axn_only() {
+    let w = world(300);
+    let (mut e, _) = engine(0);
+    loaded(&mut e, &w);
+    let build = e
+        .submit(Request::BuildIndex {
+            anchor_queries: None,
+            k_q: 6,
+            out: w.dir.join("sparse"),
+            sparse: true,
+        })
+        .unwrap();
+    let ev = run_until_finished(&mut e, &[build]);
+    assert_eq!(outcome(&ev, build), JobOutcome::Completed);
+    let axn = e.submit(search("item", Method::Axn, false)).unwrap();
+    let ev = run_until_finished(&mut e, &[axn]);
+    assert_eq!(outcome(&ev, axn), JobOutcome::Completed);
+    let anncur = e.submit(search("item", Method::Anncur, false)).unwrap();
+    let ev = run_until_finished(&mut e, &[anncur]);
+    match outcome(&ev, anncur) {
+        JobOutcome::Failed(err) => assert!(err.to_string().contains("sparse"), "{err}"),
+        other => panic!("ANNCUR on a sparse index: {other:?}"),
+    }
+}

@@ -118,7 +118,8 @@ impl Worker {
                 anchor_queries,
                 k_q,
                 out,
-            } => self.build_index(job, cancel, anchor_queries.as_deref(), k_q, &out),
+                sparse,
+            } => self.build_index(job, cancel, anchor_queries.as_deref(), k_q, &out, sparse),
             Request::Compare(req) => self.compare(job, cancel, req),
             Request::Explain(req) => self.explain(job, cancel, req),
             Request::QuerySet(req) => self.query_set(job, cancel, req),
@@ -377,7 +378,10 @@ impl Worker {
     }
 
     fn item_convergence(&mut self, item: usize) -> Result<(), EngineError> {
-        let (Some(idx), Some(result)) = (&self.world.index, &self.last_search) else {
+        let (Some(idx), Some(result)) = (
+            self.world.index.as_ref().and_then(|i| i.dense()),
+            &self.last_search,
+        ) else {
             return Ok(());
         };
         if result.anchor_items.is_empty() {
@@ -385,7 +389,6 @@ impl Worker {
         }
         let step = (result.anchor_items.len() / 20).max(1);
         let points = idx
-            .cur
             .item_convergence(&result.anchor_items, &result.anchor_scores, item, step)
             .map_err(search_error)?;
         self.send(Event::ItemConvergence { item, points });
@@ -399,7 +402,13 @@ impl Worker {
         anchor_queries: Option<&Path>,
         k_q: usize,
         out: &Path,
+        sparse: bool,
     ) -> JobResult {
+        let plan = if sparse {
+            Some(self.world.sparse_plan(anchor_queries, k_q)?)
+        } else {
+            None
+        };
         let model = self.world.model.as_deref().ok_or(EngineError::NoModel)?;
         let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
         let anchors = anchor_list(anchor_queries, &items, k_q)?;
@@ -411,7 +420,8 @@ impl Worker {
             dtype: StoreDtype::F16,
             item_template: &model.info().item_template,
         };
-        let spec = build_job.spec(model, 0..anchors.len(), None);
+        let mut spec = build_job.spec(model, 0..anchors.len(), None);
+        spec.sparse = plan;
         let tx = self.tx.clone();
         let wake = &self.wake;
         let built = index::build(spec, out, true, &mut |p| {
@@ -447,11 +457,12 @@ fn summary_of(dir: &Path, m: &index::Manifest) -> IndexSummary {
         k_q: m.k_q,
         n_items: m.n_items,
         pseudo_queries: m.pseudo_queries,
+        sparse_per_row: m.sparse.as_ref().map(|s| s.per_row),
     }
 }
 
 /// Anchor queries from a file, or `k_q` item texts sampled as pseudo-queries.
-fn anchor_list(
+pub(super) fn anchor_list(
     path: Option<&Path>,
     items: &ItemsSnapshot,
     k_q: usize,

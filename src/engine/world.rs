@@ -92,8 +92,18 @@ impl World {
     /// Builds what `method` needs beyond the model and items (TF-IDF, AXN's
     /// embeddings), or says what is missing.
     pub fn prepare(&mut self, method: Method) -> Result<(), EngineError> {
-        if method.needs_index() && self.index.is_none() {
-            return Err(EngineError::NeedsIndex { method });
+        match &self.index {
+            None if method.needs_index() => return Err(EngineError::NeedsIndex { method }),
+            // A sparse index serves AXN alone.
+            Some(idx) if method.needs_index() && method != Method::Axn && idx.dense().is_none() => {
+                return Err(EngineError::Index(
+                    index::IndexError::Sparse {
+                        path: idx.dir.clone(),
+                    }
+                    .to_string(),
+                ))
+            }
+            _ => {}
         }
         if matches!(method, Method::Tfidf | Method::Axn) {
             self.ensure_tfidf()?;
@@ -125,16 +135,20 @@ impl World {
     /// AXN's item embeddings over the loaded index, as a sparse build would have
     /// produced them (see `approx::axn::index_from_dense`), made once per index.
     fn ensure_axn(&mut self) -> Result<(), EngineError> {
+        let idx = self.index.as_ref().ok_or(EngineError::NeedsIndex {
+            method: Method::Axn,
+        })?;
+        // A sparse index brings its own embeddings; a dense one simulates them.
+        let Some(cur) = idx.dense() else {
+            return Ok(());
+        };
         if self.axn.is_none() {
-            let idx = self.index.as_ref().ok_or(EngineError::NeedsIndex {
-                method: Method::Axn,
-            })?;
             let texts: Vec<String> = idx.anchors.iter().map(|a| a.text.clone()).collect();
             let built = approx::axn::index_from_dense(
-                idx.cur.r(),
+                cur.r(),
                 Some(&texts),
                 self.tfidf.as_ref(),
-                approx::axn::default_per_row(idx.cur.n_items()),
+                approx::axn::default_per_row(cur.n_items()),
                 &approx::axn::AxnFactorParams::default(),
             )
             .map_err(search_error)?;
@@ -143,14 +157,38 @@ impl World {
         Ok(())
     }
 
+    /// A sparse build's plan over the loaded items for these anchor queries (TF-IDF's
+    /// best items and random ones, 5 % of the catalogue per query).
+    pub fn sparse_plan(
+        &mut self,
+        anchor_queries: Option<&Path>,
+        k_q: usize,
+    ) -> Result<index::SparsePlan, EngineError> {
+        self.ensure_tfidf()?;
+        let (_, items) = self.model_and_items()?;
+        let anchors = super::worker::anchor_list(anchor_queries, items, k_q)?;
+        let texts: Vec<String> = anchors.into_iter().map(|a| a.text).collect();
+        let n = items.items.len();
+        let tfidf = self.tfidf.as_ref().ok_or(EngineError::NoItems)?;
+        Ok(index::SparsePlan::new(
+            &texts,
+            tfidf,
+            n,
+            approx::axn::default_per_row(n),
+        ))
+    }
+
     /// What `approx::search` may use for `query`: the loaded index, TF-IDF and AXN.
     pub fn search_inputs<'a>(&'a self, query: &'a str, n_items: usize) -> SearchInputs<'a> {
         SearchInputs {
             n_items,
-            index: self.index.as_ref().map(|i| &i.cur),
+            index: self.index.as_ref().and_then(|i| i.dense()),
             tfidf: self.tfidf.as_ref(),
             query_text: Some(query),
-            axn: self.axn.as_ref(),
+            axn: match self.index.as_ref().map(|i| &i.data) {
+                Some(index::IndexData::Sparse(axn)) => Some(axn),
+                _ => self.axn.as_ref(),
+            },
             ..SearchInputs::default()
         }
     }

@@ -1,6 +1,7 @@
-//! Building an index: k_q × N cross-encoder calls, row by row (a GPU scores a few rows
-//! at once), each finished row flushed to disk, so an interrupted build resumes where it
-//! stopped.
+//! Building an index, row by row, each finished row flushed to disk, so an interrupted
+//! build resumes where it stopped. A dense build scores every anchor query against every
+//! item (k_q × N CE calls; a GPU scores a few rows at once); a sparse build (AXN, see
+//! `sparse.rs`) only the items its plan names for each query, then factorises them.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 use super::store::{anchors_bytes, matrix_bytes, put};
 use super::{
     AnchorQuery, IndexError, IndexLock, ItemsStamp, Manifest, ModelStamp, RowWriter, ShardStamp,
-    StoreDtype, FORMAT_VERSION,
+    SparsePlan, StoreDtype, FORMAT_VERSION,
 };
 use crate::approx::Matrix;
 use crate::model::{ModelError, PairModel, ScoreOptions};
@@ -32,6 +33,8 @@ pub struct BuildSpec<'a> {
     pub item_template: String,
     /// For a shard: where its rows (`anchors`) sit in the whole build.
     pub shard: Option<ShardStamp>,
+    /// A sparse build's plan (`None`: dense).
+    pub sparse: Option<SparsePlan>,
 }
 
 /// Builds (or resumes) the index in `out`. With `resume` false an existing index folder
@@ -73,6 +76,7 @@ pub fn build(
         shard: spec.shard.clone(),
         anchors_file: None,
         r_file: None,
+        sparse: spec.sparse.as_ref().map(|p| p.layout.clone()),
     };
     let mut manifest = match Manifest::read(out) {
         Ok(existing) => {
@@ -82,6 +86,13 @@ pub fn build(
                 });
             }
             existing.check_matches(out, &model, &spec.items)?;
+            let layout = |m: &Manifest| m.sparse.as_ref().map(|s| s.plan_only());
+            if layout(&existing) != layout(&fresh) {
+                return Err(IndexError::Format {
+                    path: out.to_path_buf(),
+                    message: "this folder holds an index of another kind or sparse layout than the one asked for".into(),
+                });
+            }
             if existing.shard != spec.shard {
                 return Err(IndexError::Format {
                     path: out.to_path_buf(),
@@ -138,6 +149,57 @@ pub fn build(
         }
         Err(e) => return Err(e),
     };
+    if let Some(plan) = &spec.sparse {
+        if plan.columns.len() != k_q {
+            return Err(IndexError::Format {
+                path: out.to_path_buf(),
+                message: format!(
+                    "a sparse plan of {} rows for {k_q} anchor queries",
+                    plan.columns.len()
+                ),
+            });
+        }
+        let k_s = plan.layout.per_row;
+        let (mut writer, mut rows) = RowWriter::open(out, k_s)?;
+        rows.truncate(k_q);
+        while rows.len() < k_q {
+            let q = rows.len();
+            let query = spec.model.prepare(&spec.anchors[q].text)?;
+            let texts: Vec<&str> = plan.columns[q]
+                .iter()
+                .map(|&j| spec.texts[j].as_str())
+                .collect();
+            let mut row = vec![0f32; k_s];
+            let res = spec.model.score_prepared(
+                &query,
+                &texts,
+                &ScoreOptions::default(),
+                &mut |batch, p| {
+                    for &(i, s) in batch {
+                        row[i] = s.logit;
+                    }
+                    on_progress(BuildProgress {
+                        rows_done: q,
+                        k_q,
+                        pairs_done: p.done,
+                        n_items: k_s,
+                    })
+                },
+            );
+            if let Err(e) = res {
+                return Err(stopped_or(e, &mut manifest, out, rows.len(), k_q)?);
+            }
+            writer.push(&row)?;
+            rows.push(row);
+            manifest.rows_done = rows.len();
+            manifest.write(out)?;
+        }
+        manifest.sparse = Some(super::sparse::finish(out, plan, n, &rows)?);
+        manifest.complete = true;
+        manifest.commit(out)?;
+        writer.finish()?;
+        return Ok(manifest);
+    }
     let (mut writer, mut rows) = RowWriter::open(out, n)?;
     rows.truncate(k_q);
     let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();
@@ -178,18 +240,8 @@ pub fn build(
                 })
             },
         );
-        match res {
-            Ok(()) => {}
-            Err(ModelError::Cancelled) => {
-                manifest.rows_done = rows.len();
-                manifest.write(out)?;
-                return Err(IndexError::Stopped {
-                    path: out.to_path_buf(),
-                    rows_done: rows.len(),
-                    k_q,
-                });
-            }
-            Err(e) => return Err(e.into()),
+        if let Err(e) = res {
+            return Err(stopped_or(e, &mut manifest, out, rows.len(), k_q)?);
         }
         for row in block.chunks_exact(n) {
             writer.push(row)?;
@@ -211,4 +263,25 @@ pub fn build(
     manifest.commit(out)?;
     writer.finish()?;
     Ok(manifest)
+}
+
+/// The error a scoring failure ends a build with: a cancel records the rows done and
+/// says the build stopped (it resumes from there); anything else is the model's error.
+fn stopped_or(
+    e: ModelError,
+    manifest: &mut Manifest,
+    out: &Path,
+    rows_done: usize,
+    k_q: usize,
+) -> Result<IndexError, IndexError> {
+    if !matches!(e, ModelError::Cancelled) {
+        return Ok(e.into());
+    }
+    manifest.rows_done = rows_done;
+    manifest.write(out)?;
+    Ok(IndexError::Stopped {
+        path: out.to_path_buf(),
+        rows_done,
+        k_q,
+    })
 }

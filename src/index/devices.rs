@@ -42,6 +42,7 @@ impl<'a> BuildJob<'a> {
             dtype: self.dtype,
             item_template: self.item_template.to_string(),
             shard,
+            sparse: None,
         }
     }
 

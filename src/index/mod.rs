@@ -23,12 +23,14 @@ mod build;
 mod devices;
 mod lock;
 pub mod shard;
+mod sparse;
 pub mod store;
 
 pub use build::{build, BuildProgress, BuildSpec};
 pub use devices::BuildJob;
 pub use lock::IndexLock;
 pub use shard::{merge, ShardSpec, ShardStamp};
+pub use sparse::{SparseLayout, SparsePlan};
 pub use store::FileRef;
 
 use crate::approx::CurIndex;
@@ -89,6 +91,8 @@ pub enum IndexError {
         expected: String,
         found: String,
     },
+    #[error("{}: a sparse (AXN) index: only AXN searches it; ANNCUR, ADACUR and evaluation need a dense index of every anchor query × item", path.display())]
+    Sparse { path: PathBuf },
     #[error("{}: in use by {holder}", path.display())]
     Locked { path: PathBuf, holder: String },
     #[error("the build on {device} panicked")]
@@ -170,6 +174,15 @@ pub struct Manifest {
     /// R's file and its hash, once the index is complete (format 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r_file: Option<FileRef>,
+    /// Set for a sparse (AXN) index: how its entries were chosen, and its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<SparseLayout>,
+}
+
+impl Manifest {
+    pub fn is_sparse(&self) -> bool {
+        self.sparse.is_some()
+    }
 }
 
 /// One anchor query as stored.
@@ -218,7 +231,31 @@ pub struct LoadedIndex {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub anchors: Vec<AnchorQuery>,
-    pub cur: CurIndex,
+    pub data: IndexData,
+}
+
+/// What a loaded index holds: the dense R (every method), or a sparse index's item
+/// embeddings (AXN).
+pub enum IndexData {
+    Dense(CurIndex),
+    Sparse(crate::approx::axn::AxnIndex),
+}
+
+impl LoadedIndex {
+    /// The dense R, for the methods that read it (ANNCUR, ADACUR, eval).
+    pub fn dense(&self) -> Option<&CurIndex> {
+        match &self.data {
+            IndexData::Dense(cur) => Some(cur),
+            IndexData::Sparse(_) => None,
+        }
+    }
+
+    /// The dense R, or an error that says this index is sparse.
+    pub fn require_dense(&self) -> Result<&CurIndex> {
+        self.dense().ok_or_else(|| IndexError::Sparse {
+            path: self.dir.clone(),
+        })
+    }
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
@@ -241,7 +278,8 @@ impl Manifest {
             path: path.clone(),
             message: format!("line {} column {}: {e}", e.line(), e.column()),
         })?;
-        let named = m.anchors_file.is_some() && (m.r_file.is_some() || !m.complete);
+        let data = m.r_file.is_some() || m.sparse.as_ref().is_some_and(|s| s.factor_file.is_some());
+        let named = m.anchors_file.is_some() && (data || !m.complete);
         let message = match m.format_version {
             1 | FORMAT_VERSION if named || m.format_version == 1 => return Ok(m),
             FORMAT_VERSION => "the manifest does not name its data files".to_string(),
@@ -311,13 +349,20 @@ pub fn load_unchecked(dir: &Path, manifest: Manifest) -> Result<LoadedIndex> {
             ),
         });
     }
-    let r = manifest.read_matrix(dir)?;
-    let cur = CurIndex::new(r, anchors.iter().map(|a| a.text.clone()).collect())?;
+    let data = if manifest.is_sparse() {
+        IndexData::Sparse(manifest.read_factors(dir)?)
+    } else {
+        let r = manifest.read_matrix(dir)?;
+        IndexData::Dense(CurIndex::new(
+            r,
+            anchors.iter().map(|a| a.text.clone()).collect(),
+        )?)
+    };
     Ok(LoadedIndex {
         dir: dir.to_path_buf(),
         manifest,
         anchors,
-        cur,
+        data,
     })
 }
 

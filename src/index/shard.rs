@@ -291,6 +291,7 @@ pub fn merge(out: &Path, replace: bool) -> Result<Manifest> {
         shard: None,
         anchors_file: None,
         r_file: None,
+        sparse: None,
     };
     // Everything is checked: now write, and make the index visible in one step.
     let _lock = IndexLock::acquire(out, "index merge")?;

@@ -43,7 +43,7 @@ pub fn put(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> Result<FileRef> {
 }
 
 /// Reads a file the manifest names, failing unless its bytes are the ones it names.
-fn read_verified(dir: &Path, file: &FileRef) -> Result<(PathBuf, Vec<u8>)> {
+pub(super) fn read_verified(dir: &Path, file: &FileRef) -> Result<(PathBuf, Vec<u8>)> {
     let path = dir.join(&file.name);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let found = crate::files::sha256_hex(&bytes);
@@ -224,16 +224,23 @@ impl Manifest {
             // A format-1 manifest names no files: its fixed-name files are all in use.
             return Ok(());
         }
-        let named: Vec<&str> = [&self.anchors_file, &self.r_file]
-            .into_iter()
-            .flatten()
-            .map(|f| f.name.as_str())
-            .collect();
+        let sparse = self.sparse.as_ref();
+        let named: Vec<&str> = [
+            self.anchors_file.as_ref(),
+            self.r_file.as_ref(),
+            sparse.and_then(|s| s.entries_file.as_ref()),
+            sparse.and_then(|s| s.factor_file.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|f| f.name.as_str())
+        .collect();
         let entries = std::fs::read_dir(dir).map_err(io(dir))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let data = (name.starts_with("anchor_queries") && name.ends_with(".jsonl"))
-                || (name.starts_with('R') && name.ends_with(".safetensors"));
+                || (["R", "S-", "axn-"].iter().any(|p| name.starts_with(p))
+                    && name.ends_with(".safetensors"));
             let temporary = name.starts_with('.') && name.ends_with(".tmp");
             if (data && !named.contains(&name.as_str())) || temporary {
                 let path = entry.path();

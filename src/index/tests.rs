@@ -38,6 +38,7 @@ pub(super) fn manifest(complete: bool) -> Manifest {
             name: "R-none.safetensors".into(),
             sha256: "0".into(),
         }),
+        sparse: None,
     }
 }
 
@@ -82,7 +83,7 @@ fn round_trip_and_mismatch_errors() {
     write_index(d, &r);
     let (model, items) = stamp();
     let loaded = load(d, &model, &items).unwrap();
-    assert_eq!(loaded.cur.r().data(), r.data());
+    assert_eq!(loaded.dense().unwrap().r().data(), r.data());
     let other = ModelStamp {
         name: "x".into(),
         fingerprint: "cc".into(),
@@ -187,8 +188,8 @@ fn every_byte_flip_in_an_index_folder_is_caught_or_harmless() {
                 std::fs::write(&path, &bytes).unwrap();
                 if let Ok(loaded) = load(d, &model, &items) {
                     assert_eq!(
-                        loaded.cur.r().data(),
-                        good.cur.r().data(),
+                        loaded.dense().unwrap().r().data(),
+                        good.dense().unwrap().r().data(),
                         "{name} byte {at} ^ {bit:#x}: R changed silently"
                     );
                     assert_eq!(

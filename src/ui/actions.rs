@@ -57,6 +57,8 @@ pub enum Action {
         anchor_queries: Option<PathBuf>,
         k_q: usize,
         out: PathBuf,
+        /// A sparse (AXN) index instead of a dense one.
+        sparse: bool,
     },
     LoadDemo,
     /// Run the query in the query bar.

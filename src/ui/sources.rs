@@ -20,6 +20,8 @@ pub struct SourcesPanel {
     pub index_path: String,
     pub index_out: String,
     pub k_q: usize,
+    /// Build a sparse (AXN) index instead of a dense one.
+    pub sparse_index: bool,
     /// The models shipped in assets/ (read once).
     embedded: Option<Vec<PathBuf>>,
     /// Where models run; a change reloads the loaded model there.
@@ -37,6 +39,7 @@ impl Default for SourcesPanel {
             index_path: String::new(),
             index_out: String::new(),
             k_q: 100,
+            sparse_index: false,
             embedded: None,
             device: crate::model::DeviceSpec::Cpu,
             devices: None,
@@ -262,8 +265,12 @@ impl SourcesPanel {
         ui.label(RichText::new("Index (for ANNCUR / ADACUR / AXN)").strong());
         match &session.index {
             Some(ix) => {
+                let kind = match ix.sparse_per_row {
+                    Some(k_s) => format!(" (sparse: {k_s} items a query, AXN only)"),
+                    None => String::new(),
+                };
                 ui.small(format!(
-                    "{} anchor {} × {} items",
+                    "{} anchor {} × {} items{kind}",
                     ix.k_q,
                     if ix.pseudo_queries {
                         "pseudo-queries"
@@ -307,6 +314,16 @@ impl SourcesPanel {
                     ui.add(egui::DragValue::new(&mut self.k_q).range(2..=5000))
                         .labelled_by(l);
                 });
+                ui.checkbox(&mut self.sparse_index, "sparse (AXN: 5 % of the items per query)")
+                    .on_hover_text(
+                        "Scores each anchor query against TF-IDF's best items and random ones only: \
+                         far fewer CE calls, searched by AXN alone (ANNCUR and ADACUR need a dense index)",
+                    );
+                if let Some(items) = &session.items {
+                    // The model's speed as the last search's verification measured it.
+                    let rate = session.search.as_ref().map_or(0.0, |s| s.pairs_per_second);
+                    build_cost_ui(ui, self.k_q, items.items.len(), self.sparse_index, rate);
+                }
                 ui.horizontal(|ui| {
                     if ui.button("Output…").clicked() {
                         actions.push(Action::Open(Pick::BuildIndexOut));
@@ -329,6 +346,7 @@ impl SourcesPanel {
                         anchor_queries: (!anchor.is_empty()).then(|| PathBuf::from(anchor)),
                         k_q: self.k_q,
                         out: PathBuf::from(self.index_out.trim()),
+                        sparse: self.sparse_index,
                     });
                 }
             });
@@ -395,4 +413,33 @@ impl SourcesPanel {
                 }
             });
     }
+}
+
+/// What a build will cost before it starts: its CE calls (beside the other kind's) and,
+/// once a search has measured the model's speed, about how long they take.
+fn build_cost_ui(
+    ui: &mut egui::Ui,
+    k_q: usize,
+    n_items: usize,
+    sparse: bool,
+    pairs_per_second: f64,
+) {
+    let dense = k_q * n_items;
+    let calls = if sparse {
+        k_q * crate::approx::axn::default_per_row(n_items)
+    } else {
+        dense
+    };
+    let mut text = format!("{} CE calls", format_count(calls));
+    if sparse {
+        text.push_str(&format!(" (dense: {})", format_count(dense)));
+    }
+    if pairs_per_second > 0.0 {
+        text.push_str(&format!(
+            ", about {} at {:.0} pairs/s",
+            format_duration(calls as f64 / pairs_per_second),
+            pairs_per_second
+        ));
+    }
+    ui.small(text);
 }

@@ -504,3 +504,86 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// `relex index build --sparse` scores k_q × k_s pairs, AXN searches the index, and the
+/// methods that need the dense R are refused with a message that says why.
+#[test]
+fn a_sparse_index_is_built_and_searched_by_axn_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = items_file(dir.path());
+    let index = dir.path().join("sparse");
+    let idx = index.to_str().unwrap();
+    let out = relex(&[
+        "index",
+        "build",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "--kq",
+        "4",
+        "--out",
+        idx,
+        "--sparse",
+        "--per-row",
+        "3",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("= 12 CE calls") && err.contains("a dense index: 24"),
+        "{err}"
+    );
+    let search = |method: &str| {
+        relex(&[
+            "search",
+            "-m",
+            "tests/data/tiny-ce",
+            "-i",
+            &items,
+            "--index",
+            idx,
+            "-q",
+            "bank",
+            "--method",
+            method,
+            "--budget",
+            "4",
+            "-k",
+            "3",
+            "--format",
+            "json",
+        ])
+    };
+    let axn = search("axn");
+    assert!(
+        axn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&axn.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&axn.stdout).unwrap();
+    assert_eq!(v["ranking"].as_array().unwrap().len(), 3);
+    assert!(v["ce_calls"].as_u64().unwrap() <= 4);
+    for method in ["anncur", "adacur"] {
+        let out = search(method);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("sparse"),
+            "{method}: {err}"
+        );
+    }
+    // --per-row without --sparse, and --sparse with --devices, are refused.
+    let out = relex(&[
+        "index",
+        "build",
+        "-m",
+        "tests/data/tiny-ce",
+        "-i",
+        &items,
+        "--out",
+        idx,
+        "--per-row",
+        "3",
+    ]);
+    assert!(!out.status.success());
+}

@@ -183,7 +183,7 @@ fn each_shipped_model_loads_its_demo_index() {
         );
         let idx = relex::index::load(&dir, &relex::index::ModelStamp::of(model.info()), &stamp)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        assert_eq!(idx.cur.n_items(), list.items.len());
+        assert_eq!(idx.dense().unwrap().n_items(), list.items.len());
     }
 }
 

@@ -25,6 +25,7 @@ fn spec<'a>(model: &'a CrossEncoder, texts: &'a [String]) -> BuildSpec<'a> {
         dtype: StoreDtype::F32,
         item_template: "{text}".into(),
         shard: None,
+        sparse: None,
     }
 }
 
@@ -75,7 +76,7 @@ fn interrupted_build_resumes_without_recomputing_rows() {
     let items = spec(&model, &texts).items;
     let a = index::load(&out, &stamp, &items).unwrap();
     let b = index::load(&fresh, &stamp, &items).unwrap();
-    assert_eq!(a.cur.r().data(), b.cur.r().data());
+    assert_eq!(a.dense().unwrap().r().data(), b.dense().unwrap().r().data());
 }
 
 #[test]
@@ -104,7 +105,7 @@ fn a_fresh_build_never_reuses_leftover_rows() {
     )
     .unwrap();
     assert!(
-        idx.cur.r().data().iter().all(|&v| v != 99.0),
+        idx.dense().unwrap().r().data().iter().all(|&v| v != 99.0),
         "no stale score kept"
     );
 }
@@ -178,4 +179,105 @@ fn the_model_fingerprint_covers_tokenizer_and_max_length() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("fingerprint"), "{err}");
+}
+
+fn sparse_spec<'a>(model: &'a CrossEncoder, texts: &'a [String]) -> BuildSpec<'a> {
+    let mut s = spec(model, texts);
+    let tfidf = relex::approx::TfIdfIndex::build(texts).unwrap();
+    let anchor_texts: Vec<String> = s.anchors.iter().map(|a| a.text.clone()).collect();
+    s.sparse = Some(index::SparsePlan::new(
+        &anchor_texts,
+        &tfidf,
+        texts.len(),
+        6,
+    ));
+    s
+}
+
+/// A sparse (AXN) build scores only its plan's items (k_q × k_s calls), resumes after an
+/// interruption to the same files as an uninterrupted build, and observes the entries a
+/// dense build would have: its embeddings approximate as the simulation on the dense R does.
+#[test]
+fn a_sparse_build_resumes_and_agrees_with_its_simulation_on_a_dense_build() {
+    let model = CrossEncoder::load("tests/data/tiny-ce", &LoadOptions::default()).unwrap();
+    let words = [
+        "bank", "river", "money", "bread", "rocket", "fox", "water", "loan",
+    ];
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("item {i} about {} and {}", words[i % 8], words[(i / 8) % 8]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sparse");
+    let mut pairs = 0;
+    let err = index::build(sparse_spec(&model, &texts), &out, false, &mut |p| {
+        assert_eq!(p.n_items, 6, "a row is k_s pairs");
+        pairs = pairs.max(p.rows_done * p.n_items + p.pairs_done);
+        if p.rows_done == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("after 2 of 5 rows"), "{err}");
+    let m = index::build(sparse_spec(&model, &texts), &out, true, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(m.complete && m.is_sparse() && m.r_file.is_none());
+    assert_eq!(m.sparse.as_ref().unwrap().per_row, 6);
+    let fresh = dir.path().join("fresh");
+    index::build(sparse_spec(&model, &texts), &fresh, false, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    // The manifest names every file by its hash: equal manifests, equal indexes.
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        std::fs::read(fresh.join("manifest.json")).unwrap()
+    );
+
+    let stamp = ModelStamp::of(model.info());
+    let items = spec(&model, &texts).items;
+    let sparse = index::load(&out, &stamp, &items).unwrap();
+    assert!(sparse.dense().is_none());
+    assert!(sparse
+        .require_dense()
+        .unwrap_err()
+        .to_string()
+        .contains("sparse"));
+    let index::IndexData::Sparse(axn) = &sparse.data else {
+        panic!("a sparse index loads its embeddings")
+    };
+
+    // The dense build of the same anchor queries, and AXN simulated on it.
+    let dense_dir = dir.path().join("dense");
+    index::build(spec(&model, &texts), &dense_dir, false, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let dense = index::load(&dense_dir, &stamp, &items).unwrap();
+    let tfidf = relex::approx::TfIdfIndex::build(&texts).unwrap();
+    let anchor_texts: Vec<String> = dense.anchors.iter().map(|a| a.text.clone()).collect();
+    let simulated = relex::approx::axn::index_from_dense(
+        dense.dense().unwrap().r(),
+        Some(&anchor_texts),
+        Some(&tfidf),
+        6,
+        &relex::approx::axn::AxnFactorParams::default(),
+    )
+    .unwrap();
+    assert_eq!(axn.indexing_calls, 5 * 6);
+    assert_eq!(simulated.indexing_calls, 5 * 6);
+    // The same exact scores of a few items give the same approximation of all of them.
+    let probe: Vec<usize> = vec![0, 7, 13, 22, 31, 39];
+    let exact: Vec<f32> = probe.iter().map(|&j| j as f32 * 0.01 - 0.2).collect();
+    let a = axn.approximate(&probe, &exact);
+    let b = simulated.approximate(&probe, &exact);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-3, "real and simulated AXN differ by {worst}");
 }

@@ -183,6 +183,7 @@ fn ui_anncur_with_built_index_shows_convergence() {
         anchor_queries: None,
         k_q: 12,
         out: dir.path().join("index"),
+        sparse: false,
     });
     pump_until(&mut h, "the index", Duration::from_secs(120), |a| {
         a.session().index.is_some() && !a.is_busy()

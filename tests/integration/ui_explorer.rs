@@ -35,6 +35,7 @@ fn indexed(n: usize) -> (tempfile::TempDir, Harness<'static, TestApp>) {
         anchor_queries: None,
         k_q: 12,
         out: dir.path().join("index"),
+        sparse: false,
     });
     pump_until(&mut h, "the index", Duration::from_secs(120), |a| {
         a.session().index.is_some() && !a.is_busy()

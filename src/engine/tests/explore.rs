@@ -23,6 +23,7 @@ fn with_index(w: &World) -> (EngineHandle, Arc<AtomicUsize>) {
             anchor_queries: None,
             k_q: 8,
             out: w.dir.join("index"),
+            sparse: false,
         })
         .unwrap();
     let ev = run_until_finished(&mut e, &[build]);

@@ -279,9 +279,8 @@ impl Worker {
         let item = req.item;
         let k_i = req.k_i.clamp(1, req.budget.max(1)).min(n);
         let (mut approx, mut approx_rank, mut contributions) = (None, None, Vec::new());
-        if let Some(idx) = &self.world.index {
+        if let Some(idx) = self.world.index.as_ref().and_then(|i| i.dense()) {
             let factor = idx
-                .cur
                 .factor(k_i, defaults::ANCHOR_STRATEGY, req.seed)
                 .map_err(search_error)?;
             let c: Vec<f32> = factor.anchors.iter().map(|&a| exact[a]).collect();

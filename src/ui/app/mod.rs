@@ -444,6 +444,7 @@ impl RelexApp {
                 anchor_queries,
                 k_q,
                 out,
+                sparse,
             } => {
                 self.session.clear_errors(ErrorSource::Index);
                 if let Some(p) = &anchor_queries {
@@ -454,6 +455,7 @@ impl RelexApp {
                     anchor_queries,
                     k_q,
                     out,
+                    sparse,
                 });
             }
             Action::LoadDemo => {
