@@ -57,6 +57,8 @@ pub struct EvalConfig<'a> {
     pub adacur_rounds: usize,
     pub adacur_exploration: f32,
     pub adacur_ridge: f64,
+    /// See [`SearchParams::adacur_tfidf_seed`].
+    pub adacur_tfidf_seed: f32,
     pub axn_rounds: usize,
     /// `(item texts, query texts)` for TF-IDF; `query texts` has one entry per
     /// matrix row (anchor rows included).
@@ -83,6 +85,7 @@ impl Default for EvalConfig<'_> {
             adacur_rounds: defaults::ADACUR_ROUNDS,
             adacur_exploration: defaults::EXPLORATION,
             adacur_ridge: defaults::ADACUR_RIDGE,
+            adacur_tfidf_seed: defaults::ADACUR_TFIDF_SEED,
             axn_rounds: defaults::AXN_ROUNDS,
             texts: None,
             axn_per_row: None,
@@ -198,7 +201,9 @@ pub fn evaluate(matrix: &Matrix, cfg: &EvalConfig<'_>) -> Result<Vec<EvalRow>> {
     anchor_rows.iter().for_each(|&i| is_anchor[i] = true);
     let test_rows: Vec<usize> = (0..n_rows).filter(|&i| !is_anchor[i]).collect();
     let index = CurIndex::new(matrix.select_rows(&anchor_rows)?, Vec::new())?;
-    let wants_tfidf = cfg.methods.contains(&Method::Tfidf) || cfg.methods.contains(&Method::Axn);
+    let wants_tfidf = cfg.methods.contains(&Method::Tfidf)
+        || cfg.methods.contains(&Method::Axn)
+        || (cfg.methods.contains(&Method::Adacur) && cfg.adacur_tfidf_seed > 0.0);
     let tfidf = match (wants_tfidf, cfg.texts) {
         (true, Some((items, _))) => Some(TfIdfIndex::build(items)?),
         _ => None,
@@ -429,6 +434,7 @@ impl QueryCtx<'_> {
                 adacur_rounds: self.cfg.adacur_rounds,
                 adacur_exploration: self.cfg.adacur_exploration,
                 adacur_ridge: self.cfg.adacur_ridge,
+                adacur_tfidf_seed: self.cfg.adacur_tfidf_seed,
                 axn_rounds: self.cfg.axn_rounds,
             };
             let res: SearchResult = search(&inputs, &params, &mut sc)?;

@@ -34,6 +34,9 @@ pub struct SearchParams {
     pub adacur_exploration: f32,
     /// ADACUR's ridge strength (see `approx::adacur`).
     pub adacur_ridge: f64,
+    /// Share of ADACUR's first round seeded by TF-IDF's best items (0 to 1; needs the
+    /// item texts and the query text, else ignored).
+    pub adacur_tfidf_seed: f32,
     pub axn_rounds: usize,
 }
 
@@ -49,6 +52,7 @@ impl Default for SearchParams {
             adacur_rounds: defaults::ADACUR_ROUNDS,
             adacur_exploration: defaults::EXPLORATION,
             adacur_ridge: defaults::ADACUR_RIDGE,
+            adacur_tfidf_seed: defaults::ADACUR_TFIDF_SEED,
             axn_rounds: defaults::AXN_ROUNDS,
         }
     }
@@ -147,12 +151,13 @@ pub fn search<S: PairScorer + ?Sized>(
                 ridge: params.adacur_ridge,
             };
             let rounds = super::round_sizes(budget, params.adacur_rounds);
-            let first: Vec<usize> = match inputs.first_round {
+            let anchors: Vec<usize> = match inputs.first_round {
                 Some(f) => f.to_vec(),
                 None => index
                     .anchor_items(rounds[0], params.anchor_strategy, params.seed)?
                     .to_vec(),
             };
+            let first = tfidf_seeded(inputs, params.adacur_tfidf_seed, rounds[0], anchors);
             // Exploration draws from its own stream so it does not shift the first draw.
             let rng = SplitMix64::for_stream(params.seed, inputs.stream.unwrap_or(u64::MAX));
             adacur_with_first(index.r(), scorer, &first, &adacur, rng)?
@@ -238,6 +243,29 @@ pub fn cur_size_warnings(method: Method, columns: usize, k_q: usize) -> Vec<Stri
     )]
 }
 
+/// ADACUR's first round with a share of it taken from TF-IDF's best items for the
+/// query (the AXN paper's adaCUR seeded by TF-IDF), the rest from `anchors` in order,
+/// no item twice. Without texts, or at share 0, the anchors alone.
+fn tfidf_seeded(
+    inputs: &SearchInputs<'_>,
+    share: f32,
+    round: usize,
+    anchors: Vec<usize>,
+) -> Vec<usize> {
+    let (Some(tfidf), Some(text)) = (inputs.tfidf, inputs.query_text) else {
+        return anchors;
+    };
+    let m = ((round as f32 * share.clamp(0.0, 1.0)).round() as usize).min(round);
+    if m == 0 {
+        return anchors;
+    }
+    let mut first = super::top_k_indices(&tfidf.scores(text), m);
+    let mut seen: std::collections::HashSet<usize> = first.iter().copied().collect();
+    first.extend(anchors.into_iter().filter(|a| seen.insert(*a)));
+    first.truncate(round.max(m));
+    first
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::low_rank;
@@ -248,6 +276,45 @@ mod tests {
         let m = low_rank(61, 300, 6, 0.01, 7);
         let row = m.row(60).to_vec();
         (m.select_rows(&(0..60).collect::<Vec<_>>()).unwrap(), row)
+    }
+
+    /// A TF-IDF-seeded first round puts TF-IDF's best items first, then the anchors,
+    /// with no item twice and the round's size kept; share 0 (or no texts) changes nothing.
+    #[test]
+    fn tfidf_seeding_leads_the_first_round_with_tfidfs_best_items() {
+        let texts: Vec<String> = (0..50)
+            .map(|i| {
+                if i == 9 || i == 2 {
+                    format!("rocket launch {i}")
+                } else {
+                    format!("bread {i}")
+                }
+            })
+            .collect();
+        let tfidf = TfIdfIndex::build(&texts).unwrap();
+        let inputs = SearchInputs {
+            n_items: 50,
+            tfidf: Some(&tfidf),
+            query_text: Some("rocket launch"),
+            ..Default::default()
+        };
+        let anchors = vec![2, 30, 31, 32, 33, 34];
+        let first = tfidf_seeded(&inputs, 0.34, 6, anchors.clone());
+        assert_eq!(first.len(), 6);
+        let mut head = first[..2].to_vec();
+        head.sort();
+        assert_eq!(head, vec![2, 9], "TF-IDF's two best lead: {first:?}");
+        assert_eq!(
+            &first[2..],
+            &[30, 31, 32, 33],
+            "then the anchors, 2 not twice"
+        );
+        assert_eq!(tfidf_seeded(&inputs, 0.0, 6, anchors.clone()), anchors);
+        let no_text = SearchInputs {
+            query_text: None,
+            ..inputs
+        };
+        assert_eq!(tfidf_seeded(&no_text, 1.0, 6, anchors.clone()), anchors);
     }
 
     #[test]

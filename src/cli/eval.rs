@@ -73,6 +73,10 @@ pub struct EvalArgs {
     /// equations (0: the plain min-norm least-squares fit).
     #[arg(long, default_value_t = defaults::ADACUR_RIDGE)]
     pub adacur_ridge: f64,
+    /// Share (0–1) of ADACUR's first round taken from TF-IDF's best items for the
+    /// query (needs --items and --query-texts, or --index).
+    #[arg(long, default_value_t = defaults::ADACUR_TFIDF_SEED)]
+    pub adacur_tfidf_seed: f32,
     /// Item file (TF-IDF needs texts; with --index it is the indexed item list).
     #[arg(long)]
     pub items: Option<PathBuf>,
@@ -138,6 +142,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         texts,
         adacur_rounds: a.adacur_rounds,
         adacur_ridge: a.adacur_ridge,
+        adacur_tfidf_seed: a.adacur_tfidf_seed,
         axn_rounds: a.axn_rounds,
         ..EvalConfig::default()
     };

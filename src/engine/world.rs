@@ -105,7 +105,8 @@ impl World {
             }
             _ => {}
         }
-        if matches!(method, Method::Tfidf | Method::Axn) {
+        // ADACUR seeds its first round with TF-IDF's best items (approx::defaults).
+        if matches!(method, Method::Tfidf | Method::Axn | Method::Adacur) {
             self.ensure_tfidf()?;
         }
         if method == Method::Axn {
