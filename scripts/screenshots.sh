@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 OUT=${OUT:-screenshots}
 BIN=${RELEX_BIN:-target/release/relex}
-QUERY=${QUERY:-he sat on the [bank] and watched the river}
+QUERY=${QUERY:-he hit the nail with a [hammer]}
 WAIT_LOAD=${WAIT_LOAD:-40}
 WAIT_APPROX=${WAIT_APPROX:-10}
 WAIT_STREAM=${WAIT_STREAM:-45}

@@ -72,7 +72,7 @@ impl QueryBar {
             let edit = ui.add(
                 egui::TextEdit::singleline(&mut self.query)
                     .id(query_box_id())
-                    .hint_text("type a query, Enter runs — [brackets] mark the mention: the [bank] of the river")
+                    .hint_text("type a query, Enter runs — [brackets] mark the mention: he hit the nail with a [hammer]")
                     .desired_width(width),
             );
             if edit.changed() {
@@ -128,7 +128,9 @@ impl QueryBar {
                     "needs an index (left panel) — or pick exact / TF-IDF / random",
                 );
             } else {
-                ui.weak("square brackets mark the mention: the [bank] of the river");
+                // An example the demo catalogue (WordNet's artefacts) answers: its top ten are
+                // hammers and nails.
+                ui.weak("square brackets mark the mention: he hit the nail with a [hammer]");
             }
         });
     }
