@@ -263,9 +263,66 @@ pub fn indices_of_ids(items: &[crate::items::Item], ids: &[String]) -> HashSet<u
         .collect()
 }
 
+/// What the table's "act." column shows for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationColumn {
+    /// The model's own activation of the logit (a sigmoid for one-label cross-encoders
+    /// trained with it).
+    Activation,
+    /// The exact score's percentile among the items scored so far: for models trained
+    /// listwise (a softmax over each query's candidates, as the w_embeds models are), the
+    /// logits share an offset that carries no meaning, and a sigmoid reads ~0.97–0.99
+    /// for nearly every item.
+    Percentile,
+}
+
+impl ActivationColumn {
+    pub fn of(model: &crate::model::ModelInfo) -> Self {
+        if model.pooling == crate::model::Pooling::WEmbeds {
+            Self::Percentile
+        } else {
+            Self::Activation
+        }
+    }
+
+    /// Why the column shows what it shows (the model panel and the column's tooltip).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::Activation => "act. = the model's activation of the logit (its sigmoid, as trained)",
+            Self::Percentile => "act. = percentile of the exact score among the scored items: this model was trained listwise (softmax over candidates), so its logits share an offset and their sigmoid is ~0.98 for nearly every item",
+        }
+    }
+
+    /// The cell's text for an item of exact rank `rank` (1 = best) among `scored` items.
+    pub fn cell(self, activation: f64, rank: u32, scored: usize) -> Option<String> {
+        match self {
+            Self::Activation => Some(format!("{activation:.3}")),
+            Self::Percentile if rank != NO_RANK && scored > 0 => Some(format!(
+                "{:.1}",
+                100.0 * (scored - (rank as usize).min(scored)) as f64 / scored as f64
+            )),
+            Self::Percentile => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_activation_column_shows_percentiles_for_listwise_models() {
+        let c = ActivationColumn::Percentile;
+        assert_eq!(c.cell(0.98, 1, 200).as_deref(), Some("99.5"));
+        assert_eq!(c.cell(0.98, 200, 200).as_deref(), Some("0.0"));
+        assert_eq!(c.cell(0.98, NO_RANK, 200), None);
+        assert_eq!(
+            ActivationColumn::Activation
+                .cell(0.98123, 1, 200)
+                .as_deref(),
+            Some("0.981")
+        );
+    }
 
     #[test]
     fn ranks_descend_and_skip_missing() {

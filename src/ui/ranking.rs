@@ -8,7 +8,7 @@ use egui::{Align, Color32, RichText};
 use egui_extras::{Column, TableBuilder};
 
 use super::actions::Action;
-use super::analysis::{filter_items, indices_of_ids, Analysis, NO_RANK};
+use super::analysis::{filter_items, indices_of_ids, ActivationColumn, Analysis, NO_RANK};
 use super::export::RankingFormat;
 use super::query_bar::method_label;
 use super::session::Session;
@@ -299,6 +299,12 @@ impl RankingView {
             return;
         };
         let search = session.search.as_ref();
+        let act_column = session
+            .model
+            .as_ref()
+            .map_or(ActivationColumn::Activation, ActivationColumn::of);
+        // Items with an exact score: the percentile's denominator.
+        let scored = search.map_or(0, |s| s.exact_known);
         let fresh = search.is_some_and(|s| s.job == analysis.job)
             && analysis.exact_rank.len() == items.items.len();
         let approx = search
@@ -359,8 +365,11 @@ impl RankingView {
                     "exact CE score (raw logit)",
                 );
                 h.col(|ui| {
-                    ui.label(RichText::new("act.").strong())
-                        .on_hover_text("the model's activation of the logit (e.g. sigmoid)");
+                    let (name, why) = match act_column {
+                        ActivationColumn::Activation => ("act.", act_column.explanation()),
+                        ActivationColumn::Percentile => ("pct.", act_column.explanation()),
+                    };
+                    ui.label(RichText::new(name).strong()).on_hover_text(why);
                 });
                 hb(
                     &mut h,
@@ -441,8 +450,9 @@ impl RankingView {
                         }
                     });
                     row.col(|ui| {
-                        if let Some(s) = exact {
-                            ui.label(format!("{:.3}", s.activation));
+                        let cell = exact.and_then(|s| act_column.cell(s.activation, er, scored));
+                        if let Some(text) = cell {
+                            ui.label(text);
                         }
                     });
                     row.col(|ui| {

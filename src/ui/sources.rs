@@ -104,6 +104,16 @@ impl SourcesPanel {
                     "pooling {} · {:?} · max {} tokens",
                     m.pooling, m.activation, m.max_length
                 ));
+                let act = super::analysis::ActivationColumn::of(m);
+                ui.weak(match act {
+                    super::analysis::ActivationColumn::Activation => {
+                        "act. column: the sigmoid of the logit"
+                    }
+                    super::analysis::ActivationColumn::Percentile => {
+                        "pct. column: percentile among scored items"
+                    }
+                })
+                .on_hover_text(act.explanation());
                 self.device_ui(ui, m, actions);
             }
             None => {
