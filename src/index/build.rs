@@ -78,14 +78,35 @@ pub fn build(
         r_file: None,
         sparse: spec.sparse.as_ref().map(|p| p.layout.clone()),
     };
-    let mut manifest = match Manifest::read(out) {
+    let manifest = open_or_start(&spec, out, resume, &model, fresh)?;
+    if manifest.complete {
+        return Ok(manifest);
+    }
+    match &spec.sparse {
+        Some(plan) => sparse_rows(&spec, plan, out, manifest, on_progress),
+        None => dense_rows(&spec, out, manifest, on_progress),
+    }
+}
+
+/// The manifest this build continues: the one in `out` when resuming (checked against
+/// the spec; a finished one is returned as it is), else a fresh one committed with the
+/// anchor queries.
+fn open_or_start(
+    spec: &BuildSpec<'_>,
+    out: &Path,
+    resume: bool,
+    model: &ModelStamp,
+    fresh: Manifest,
+) -> Result<Manifest, IndexError> {
+    let k_q = spec.anchors.len();
+    match Manifest::read(out) {
         Ok(existing) => {
             if !resume {
                 return Err(IndexError::AlreadyExists {
                     path: out.to_path_buf(),
                 });
             }
-            existing.check_matches(out, &model, &spec.items)?;
+            existing.check_matches(out, model, &spec.items)?;
             let layout = |m: &Manifest| m.sparse.as_ref().map(|s| s.plan_only());
             if layout(&existing) != layout(&fresh) {
                 return Err(IndexError::Format {
@@ -119,7 +140,7 @@ pub fn build(
                 )?);
                 existing.format_version = FORMAT_VERSION;
             }
-            existing
+            Ok(existing)
         }
         Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             // Rows without a manifest belong to no known build (another model, other
@@ -145,36 +166,44 @@ pub fn build(
                 ..fresh
             };
             fresh.commit(out)?;
-            fresh
+            Ok(fresh)
         }
-        Err(e) => return Err(e),
-    };
-    if let Some(plan) = &spec.sparse {
-        if plan.columns.len() != k_q {
-            return Err(IndexError::Format {
-                path: out.to_path_buf(),
-                message: format!(
-                    "a sparse plan of {} rows for {k_q} anchor queries",
-                    plan.columns.len()
-                ),
-            });
-        }
-        let k_s = plan.layout.per_row;
-        let (mut writer, mut rows) = RowWriter::open(out, k_s)?;
-        rows.truncate(k_q);
-        while rows.len() < k_q {
-            let q = rows.len();
-            let query = spec.model.prepare(&spec.anchors[q].text)?;
-            let texts: Vec<&str> = plan.columns[q]
-                .iter()
-                .map(|&j| spec.texts[j].as_str())
-                .collect();
-            let mut row = vec![0f32; k_s];
-            let res = spec.model.score_prepared(
-                &query,
-                &texts,
-                &ScoreOptions::default(),
-                &mut |batch, p| {
+        Err(e) => Err(e),
+    }
+}
+
+/// The rows of a sparse build: each anchor query against its plan's items.
+fn sparse_rows(
+    spec: &BuildSpec<'_>,
+    plan: &SparsePlan,
+    out: &Path,
+    mut manifest: Manifest,
+    on_progress: &mut dyn FnMut(BuildProgress) -> ControlFlow<()>,
+) -> Result<Manifest, IndexError> {
+    let (n, k_q) = (spec.texts.len(), spec.anchors.len());
+    if plan.columns.len() != k_q {
+        return Err(IndexError::Format {
+            path: out.to_path_buf(),
+            message: format!(
+                "a sparse plan of {} rows for {k_q} anchor queries",
+                plan.columns.len()
+            ),
+        });
+    }
+    let k_s = plan.layout.per_row;
+    let (mut writer, mut rows) = RowWriter::open(out, k_s)?;
+    rows.truncate(k_q);
+    while rows.len() < k_q {
+        let q = rows.len();
+        let query = spec.model.prepare(&spec.anchors[q].text)?;
+        let texts: Vec<&str> = plan.columns[q]
+            .iter()
+            .map(|&j| spec.texts[j].as_str())
+            .collect();
+        let mut row = vec![0f32; k_s];
+        let res =
+            spec.model
+                .score_prepared(&query, &texts, &ScoreOptions::default(), &mut |batch, p| {
                     for &(i, s) in batch {
                         row[i] = s.logit;
                     }
@@ -184,22 +213,30 @@ pub fn build(
                         pairs_done: p.done,
                         n_items: k_s,
                     })
-                },
-            );
-            if let Err(e) = res {
-                return Err(stopped_or(e, &mut manifest, out, rows.len(), k_q)?);
-            }
-            writer.push(&row)?;
-            rows.push(row);
-            manifest.rows_done = rows.len();
-            manifest.write(out)?;
+                });
+        if let Err(e) = res {
+            return Err(stopped_or(e, &mut manifest, out, rows.len(), k_q)?);
         }
-        manifest.sparse = Some(super::sparse::finish(out, plan, n, &rows)?);
-        manifest.complete = true;
-        manifest.commit(out)?;
-        writer.finish()?;
-        return Ok(manifest);
+        writer.push(&row)?;
+        rows.push(row);
+        manifest.rows_done = rows.len();
+        manifest.write(out)?;
     }
+    manifest.sparse = Some(super::sparse::finish(out, plan, n, &rows)?);
+    manifest.complete = true;
+    manifest.commit(out)?;
+    writer.finish()?;
+    Ok(manifest)
+}
+
+/// The rows of a dense build: each anchor query against every item.
+fn dense_rows(
+    spec: &BuildSpec<'_>,
+    out: &Path,
+    mut manifest: Manifest,
+    on_progress: &mut dyn FnMut(BuildProgress) -> ControlFlow<()>,
+) -> Result<Manifest, IndexError> {
+    let (n, k_q) = (spec.texts.len(), spec.anchors.len());
     let (mut writer, mut rows) = RowWriter::open(out, n)?;
     rows.truncate(k_q);
     let text_refs: Vec<&str> = spec.texts.iter().map(String::as_str).collect();

@@ -153,16 +153,6 @@ fn w_len(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
 
-#[test]
-fn atomic_write_leaves_no_temp_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("x.json");
-    write_atomic(&p, b"{}").unwrap();
-    write_atomic(&p, b"{\"a\":1}").unwrap();
-    assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-}
-
 /// Any single byte flipped in the manifest or in a data file is an error or changes
 /// nothing: never a silently different R or anchor list.
 #[test]
