@@ -72,6 +72,11 @@ pub struct BuildArgs {
     /// Items per anchor query of a sparse index (default: 5 % of the items, at least 200).
     #[arg(long, requires = "sparse", value_parser = super::at_least_one)]
     pub per_row: Option<usize>,
+    /// A sparse index's first stage from your own retriever (BM25, a dual encoder)
+    /// instead of TF-IDF: a TREC run file (`qid Q0 docid rank score tag`) naming the
+    /// anchor queries' ids and the items' ids.
+    #[arg(long, requires = "sparse")]
+    pub candidates: Option<PathBuf>,
 }
 
 /// A comma-separated device list, as one clap value.
@@ -139,13 +144,32 @@ fn build_sparse(
     job: &BuildJob<'_>,
 ) -> anyhow::Result<()> {
     let n = items.len();
-    let plain = crate::items::ce_texts(items, crate::items::PLAIN_TEXT_TEMPLATE);
-    let tfidf = crate::approx::TfIdfIndex::build(&plain)?;
-    let anchor_texts: Vec<String> = job.anchors.iter().map(|q| q.text.clone()).collect();
     let per_row = a
         .per_row
         .unwrap_or_else(|| crate::approx::axn::default_per_row(n));
-    let plan = index::SparsePlan::new(&anchor_texts, &tfidf, n, per_row);
+    let plan = match &a.candidates {
+        Some(path) => {
+            let anchor_ids: Vec<String> = job.anchors.iter().map(|q| q.id.clone()).collect();
+            let item_ids: Vec<String> = items.iter().map(|it| it.id.clone()).collect();
+            let (run, missing) = index::CandidateRun::read(path, &anchor_ids, &item_ids)?;
+            if !missing.is_empty() {
+                eprintln!(
+                    "warning: {}: no candidates for {} of {} anchor queries (first: {}); they get random items only",
+                    path.display(),
+                    missing.len(),
+                    anchor_ids.len(),
+                    missing[0]
+                );
+            }
+            index::SparsePlan::from_candidates(&run, n, per_row)
+        }
+        None => {
+            let plain = crate::items::ce_texts(items, crate::items::PLAIN_TEXT_TEMPLATE);
+            let tfidf = crate::approx::TfIdfIndex::build(&plain)?;
+            let anchor_texts: Vec<String> = job.anchors.iter().map(|q| q.text.clone()).collect();
+            index::SparsePlan::new(&anchor_texts, &tfidf, n, per_row)
+        }
+    };
     let k_q = job.anchors.len();
     eprintln!(
         "building a sparse index: {k_q} anchor queries × {} items = {} CE calls (a dense index: {})",

@@ -30,7 +30,7 @@ pub use build::{build, BuildProgress, BuildSpec};
 pub use devices::BuildJob;
 pub use lock::IndexLock;
 pub use shard::{merge, ShardSpec, ShardStamp};
-pub use sparse::{SparseLayout, SparsePlan};
+pub use sparse::{CandidateRun, SparseLayout, SparsePlan};
 pub use store::FileRef;
 
 use crate::approx::CurIndex;

@@ -24,8 +24,12 @@ use crate::approx::{Matrix, TfIdfIndex};
 pub struct SparseLayout {
     /// Items scored per anchor query (`k_s`).
     pub per_row: usize,
-    /// Of those, retrieved by TF-IDF (the rest random).
+    /// Of those, retrieved by the first stage (the rest random).
     pub retrieved: usize,
+    /// The first stage: `tfidf` (over the item texts), or `run:<sha256>` for a user's
+    /// candidate file (TREC run format) of that content.
+    #[serde(default = "tfidf_stage")]
+    pub first_stage: String,
     /// Seed of the random share and of the factorisation.
     pub seed: u64,
     pub rank: usize,
@@ -37,6 +41,10 @@ pub struct SparseLayout {
     /// The item embeddings, once complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factor_file: Option<FileRef>,
+}
+
+fn tfidf_stage() -> String {
+    "tfidf".into()
 }
 
 impl SparseLayout {
@@ -74,10 +82,32 @@ impl SparsePlan {
         n_items: usize,
         per_row: usize,
     ) -> Self {
-        let factor = AxnFactorParams::default();
         let per_row = per_row.clamp(1, n_items.max(1));
         let retrieved = axn::retrieved_per_row(per_row);
         let first = axn::first_stage(anchor_texts, tfidf, retrieved);
+        Self::from_first_stage(first, tfidf_stage(), n_items, per_row)
+    }
+
+    /// The plan from a user's candidates (a dual encoder's or BM25's run, as the AXN
+    /// paper's DE-seeded variant): `run` lists each anchor query's items, best first.
+    pub fn from_candidates(run: &CandidateRun, n_items: usize, per_row: usize) -> Self {
+        let per_row = per_row.clamp(1, n_items.max(1));
+        Self::from_first_stage(
+            run.items.clone(),
+            format!("run:{}", run.sha256),
+            n_items,
+            per_row,
+        )
+    }
+
+    fn from_first_stage(
+        first: Vec<Vec<usize>>,
+        first_stage: String,
+        n_items: usize,
+        per_row: usize,
+    ) -> Self {
+        let factor = AxnFactorParams::default();
+        let retrieved = axn::retrieved_per_row(per_row);
         let columns = first
             .iter()
             .enumerate()
@@ -87,6 +117,7 @@ impl SparsePlan {
             layout: SparseLayout {
                 per_row,
                 retrieved,
+                first_stage,
                 seed: factor.seed,
                 rank: factor.rank,
                 lambda: factor.lambda,
@@ -101,6 +132,86 @@ impl SparsePlan {
     /// CE calls of the whole build.
     pub fn calls(&self) -> usize {
         self.columns.iter().map(Vec::len).sum()
+    }
+}
+
+/// A user's candidates per anchor query, read from a TREC run file
+/// (`qid Q0 docid rank score tag`, whitespace-separated; lines of a query in rank order).
+pub struct CandidateRun {
+    /// Per anchor query (in the index's order), its candidates' item indices, best first.
+    pub items: Vec<Vec<usize>>,
+    /// SHA-256 of the file, for the manifest.
+    pub sha256: String,
+}
+
+impl CandidateRun {
+    /// Reads `path` for these anchor queries over these items. A line naming an item that
+    /// is not in the list, or a malformed line, is an error naming the file and line; an
+    /// anchor query without candidates gets random items only (said in `missing`).
+    pub fn read(
+        path: &Path,
+        anchor_ids: &[String],
+        item_ids: &[String],
+    ) -> Result<(Self, Vec<String>)> {
+        let bytes = std::fs::read(path).map_err(super::io(path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let item_index: HashMap<&str, usize> = item_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let query_index: HashMap<&str, usize> = anchor_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let mut ranked: Vec<Vec<(f64, usize)>> = vec![Vec::new(); anchor_ids.len()];
+        for (n, line) in text.lines().enumerate() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.is_empty() {
+                continue;
+            }
+            let bad = |message: String| IndexError::Format {
+                path: path.to_path_buf(),
+                message: format!("line {}: {message}", n + 1),
+            };
+            let [qid, _, docid, rank, ..] = fields[..] else {
+                return Err(bad(format!(
+                    "expected `qid Q0 docid rank score tag`, found {} fields",
+                    fields.len()
+                )));
+            };
+            let rank: f64 = rank
+                .parse()
+                .map_err(|_| bad(format!("rank `{rank}` is not a number")))?;
+            let item = *item_index
+                .get(docid)
+                .ok_or_else(|| bad(format!("item `{docid}` is not in the item list")))?;
+            // Candidates of queries that are not anchor queries are not needed.
+            if let Some(&q) = query_index.get(qid) {
+                ranked[q].push((rank, item));
+            }
+        }
+        let missing = anchor_ids
+            .iter()
+            .zip(&ranked)
+            .filter(|(_, r)| r.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let items = ranked
+            .into_iter()
+            .map(|mut r| {
+                r.sort_by(|a, b| a.0.total_cmp(&b.0));
+                r.into_iter().map(|(_, i)| i).collect()
+            })
+            .collect();
+        Ok((
+            Self {
+                items,
+                sha256: crate::files::sha256_hex(&bytes),
+            },
+            missing,
+        ))
     }
 }
 

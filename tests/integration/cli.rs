@@ -587,3 +587,81 @@ fn a_sparse_index_is_built_and_searched_by_axn_only() {
     ]);
     assert!(!out.status.success());
 }
+
+/// A sparse build's first stage can be the user's own retriever: a TREC run file. Its
+/// candidates lead each anchor query's row, best first; a line naming an unknown item is
+/// an error with the file and line.
+#[test]
+fn a_sparse_build_takes_its_first_stage_from_a_candidate_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = items_file(dir.path());
+    let anchors = dir.path().join("anchors.jsonl");
+    std::fs::write(
+        &anchors,
+        "{\"id\": \"q0\", \"text\": \"money\"}\n{\"id\": \"q1\", \"text\": \"animals\"}\n",
+    )
+    .unwrap();
+    let run = dir.path().join("run.trec");
+    std::fs::write(
+        &run,
+        "q0 Q0 d3 1 9.5 bm25\nq0 Q0 d2 2 7.0 bm25\nq1 Q0 d5 1 3.0 bm25\nother Q0 d1 1 1.0 bm25\n",
+    )
+    .unwrap();
+    let index = dir.path().join("sparse");
+    let build = |run: &Path| {
+        relex(&[
+            "index",
+            "build",
+            "-m",
+            "tests/data/tiny-ce",
+            "-i",
+            &items,
+            "--anchor-queries",
+            anchors.to_str().unwrap(),
+            "--kq",
+            "2",
+            "--out",
+            index.to_str().unwrap(),
+            "--sparse",
+            "--per-row",
+            "3",
+            "--candidates",
+            run.to_str().unwrap(),
+        ])
+    };
+    let out = build(&run);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(index.join("manifest.json")).unwrap())
+            .unwrap();
+    let stage = manifest["sparse"]["first_stage"].as_str().unwrap();
+    assert!(stage.starts_with("run:"), "{stage}");
+    let entries = manifest["sparse"]["entries_file"]["name"].as_str().unwrap();
+    let bytes = std::fs::read(index.join(entries)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let cols: Vec<u32> = st
+        .tensor("cols")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    // Rows of 3: the run's two best for q0 (d3, d2), its one for q1 (d5), then random.
+    assert_eq!(&cols[..2], &[3, 2], "{cols:?}");
+    assert_eq!(cols[3], 5, "{cols:?}");
+
+    let bad = dir.path().join("bad.trec");
+    std::fs::write(&bad, "q0 Q0 d3 1 9.5 bm25\nq0 Q0 d99 2 7.0 bm25\n").unwrap();
+    std::fs::remove_dir_all(&index).unwrap();
+    let out = build(&bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad.trec") && err.contains("line 2") && err.contains("d99"),
+        "{err}"
+    );
+}
