@@ -109,13 +109,14 @@ pub fn row_columns(
     q: usize,
 ) -> Vec<usize> {
     let per_row = per_row.min(n);
+    // A first stage may name an item twice (a user's run file): each is scored once.
+    let mut taken: HashSet<usize> = HashSet::new();
     let mut cols: Vec<usize> = first_stage
         .iter()
         .copied()
-        .filter(|&j| j < n)
+        .filter(|&j| j < n && taken.insert(j))
         .take(retrieved.min(per_row))
         .collect();
-    let mut taken: HashSet<usize> = cols.iter().copied().collect();
     let mut rng = SplitMix64::for_stream(seed, q as u64);
     while cols.len() < per_row {
         let j = rng.below(n);
@@ -517,6 +518,16 @@ fn top_up_random(
 #[cfg(test)]
 mod tests {
     use super::super::testutil::low_rank;
+
+    /// A first stage that names an item twice still gives each row distinct items.
+    #[test]
+    fn row_columns_are_distinct_whatever_the_first_stage_repeats() {
+        let cols = row_columns(50, &[3, 3, 7, 3, 9], 3, 10, 0, 4);
+        assert_eq!(&cols[..3], &[3, 7, 9]);
+        assert_eq!(cols.len(), 10);
+        let unique: HashSet<usize> = cols.iter().copied().collect();
+        assert_eq!(unique.len(), 10);
+    }
     use super::super::{metrics::top_k_recall, MatrixRowScorer};
     use super::*;
 
