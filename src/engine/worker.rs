@@ -404,14 +404,14 @@ impl Worker {
         out: &Path,
         sparse: bool,
     ) -> JobResult {
+        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
+        let anchors = anchor_list(anchor_queries, &items, k_q)?;
         let plan = if sparse {
-            Some(self.world.sparse_plan(anchor_queries, k_q)?)
+            Some(self.world.sparse_plan(&anchors)?)
         } else {
             None
         };
         let model = self.world.model.as_deref().ok_or(EngineError::NoModel)?;
-        let items = self.world.items.clone().ok_or(EngineError::NoItems)?;
-        let anchors = anchor_list(anchor_queries, &items, k_q)?;
         let (_, items_stamp) = self.world.stamps().ok_or(EngineError::NoItems)?;
         let build_job = index::BuildJob {
             texts: &self.world.texts,
@@ -462,7 +462,7 @@ fn summary_of(dir: &Path, m: &index::Manifest) -> IndexSummary {
 }
 
 /// Anchor queries from a file, or `k_q` item texts sampled as pseudo-queries.
-pub(super) fn anchor_list(
+fn anchor_list(
     path: Option<&Path>,
     items: &ItemsSnapshot,
     k_q: usize,

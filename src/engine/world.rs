@@ -162,13 +162,11 @@ impl World {
     /// best items and random ones, 5 % of the catalogue per query).
     pub fn sparse_plan(
         &mut self,
-        anchor_queries: Option<&Path>,
-        k_q: usize,
+        anchors: &[index::AnchorQuery],
     ) -> Result<index::SparsePlan, EngineError> {
         self.ensure_tfidf()?;
         let (_, items) = self.model_and_items()?;
-        let anchors = super::worker::anchor_list(anchor_queries, items, k_q)?;
-        let texts: Vec<String> = anchors.into_iter().map(|a| a.text).collect();
+        let texts: Vec<String> = anchors.iter().map(|a| a.text.clone()).collect();
         let n = items.items.len();
         let tfidf = self.tfidf.as_ref().ok_or(EngineError::NoItems)?;
         Ok(index::SparsePlan::new(
